@@ -1,0 +1,1 @@
+//! Payment-processor emulator (filled in by the emulator work).
