@@ -1,1 +1,42 @@
-fn main() {}
+//! `rinha <api|worker|all|migrate>`: loads settings, starts telemetry, runs the role.
+
+use std::process::ExitCode;
+
+use rinha::config::Settings;
+use rinha::startup::{self, Role};
+
+const USAGE: &str =
+    "usage: rinha <api|worker|all|migrate>  (settings: RINHA_* env, RINHA_CONFIG=file.toml)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let role = match args.as_slice() {
+        [role] => Role::parse(role),
+        _ => None,
+    };
+    let Some(role) = role else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("rinha: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    rinha::telemetry::init(&settings.process);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(startup::run(role, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(%err, "rinha failed");
+            eprintln!("rinha: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

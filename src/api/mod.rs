@@ -1,0 +1,164 @@
+//! The HTTP API. One handler dispatches on (method, path) so that every answer, 404 and 405
+//! included, has the same JSON error shape and no routing table work sits on the hot path.
+
+mod error;
+mod payments;
+mod status;
+mod summary;
+
+use std::sync::Arc;
+
+use salvo::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use salvo::http::{HeaderValue, Method, StatusCode};
+use salvo::prelude::*;
+
+pub use error::ApiError;
+
+use crate::config::Settings;
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::queue::Queue;
+
+/// Which endpoints an instance serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// The public API (payments, summary, purge) plus health and metrics.
+    Public,
+    /// Health and metrics only (the worker's own listener); health also checks PostgreSQL.
+    Operations,
+}
+
+/// The API's shared state.
+pub struct Api {
+    pub settings: Arc<Settings>,
+    pub queue: Queue,
+    pub ledger: Ledger,
+    pub metrics: Arc<Metrics>,
+    pub surface: Surface,
+}
+
+/// The answer to one request.
+pub(crate) enum Reply {
+    Json(StatusCode, String),
+    Text(StatusCode, String),
+}
+
+impl Api {
+    async fn route(&self, req: &mut Request) -> Result<Reply, ApiError> {
+        let path = req.uri().path().to_owned();
+        let method = req.method().clone();
+        let public = self.surface == Surface::Public;
+        match path.as_str() {
+            "/payments" if public => match method {
+                Method::POST => payments::create(self, req).await,
+                _ => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+            },
+            "/payments-summary" if public => match method {
+                Method::GET => summary::get(self, req).await,
+                _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+            },
+            "/purge-payments" if public && self.settings.purge_enabled => match method {
+                Method::POST => self.purge(req).await,
+                _ => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+            },
+            "/healthz" => match method {
+                Method::GET => Ok(self.health().await),
+                _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+            },
+            "/metrics" => match method {
+                Method::GET => Ok(self.render_metrics().await),
+                _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+            },
+            p if public && p.starts_with("/payments/") => match method {
+                Method::GET => status::get(self, &p["/payments/".len()..]).await,
+                _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+            },
+            _ => Err(ApiError::NotFound),
+        }
+    }
+
+    async fn purge(&self, req: &Request) -> Result<Reply, ApiError> {
+        if let Some(token) = &self.settings.purge_token {
+            let given = req
+                .headers()
+                .get("x-purge-token")
+                .and_then(|v| v.to_str().ok());
+            if given != Some(token.as_str()) {
+                return Err(ApiError::Unauthorized);
+            }
+        }
+        self.ledger
+            .purge()
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("ledger unavailable: {e}")))?;
+        self.queue
+            .purge()
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("queue unavailable: {e}")))?;
+        tracing::warn!("all payments purged");
+        Ok(Reply::Json(
+            StatusCode::OK,
+            r#"{"message":"All payments purged."}"#.into(),
+        ))
+    }
+
+    async fn health(&self) -> Reply {
+        let redis = self.queue.ping().await;
+        let postgres = match self.surface {
+            Surface::Operations => self.ledger.ping().await,
+            Surface::Public => true,
+        };
+        let status = if redis && postgres {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        Reply::Json(
+            status,
+            format!(r#"{{"redis":{redis},"postgres":{postgres}}}"#),
+        )
+    }
+
+    async fn render_metrics(&self) -> Reply {
+        let depth = self.queue.depth().await.ok();
+        Reply::Text(StatusCode::OK, self.metrics.render(depth))
+    }
+}
+
+#[salvo::async_trait]
+impl Handler for Api {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        _depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        let (status, body, content_type) = match self.route(req).await {
+            Ok(Reply::Json(status, body)) => (status, body, "application/json"),
+            Ok(Reply::Text(status, body)) => (status, body, "text/plain; version=0.0.4"),
+            Err(err) => {
+                if let ApiError::MethodNotAllowed { allow } = err {
+                    res.headers_mut()
+                        .insert(ALLOW, HeaderValue::from_static(allow));
+                }
+                if let ApiError::Unavailable(_) = err {
+                    res.headers_mut()
+                        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                }
+                (err.status(), err.body(), "application/json")
+            }
+        };
+        self.metrics.request(status.as_u16());
+        res.status_code(status);
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        let _ = res.write_body(body);
+        ctrl.skip_rest();
+    }
+}
+
+/// Builds the salvo service for `api`.
+pub fn service(api: Api) -> Service {
+    Service::new(Router::new()).hoop(api)
+}

@@ -1,0 +1,112 @@
+//! `POST /payments`: parse, one Redis round trip, answer. Nothing slow happens here.
+
+use std::time::Duration;
+
+use salvo::http::ParseError;
+use salvo::http::StatusCode;
+use salvo::http::header::CONTENT_TYPE;
+use salvo::prelude::*;
+
+use super::{Api, ApiError, Reply};
+use crate::domain::{Millis, PaymentRequest, PaymentRequestError, now_millis};
+use crate::queue::{EnqueueOutcome, QueueError};
+
+/// The body size limit; nginx enforces the same.
+pub const MAX_BODY_BYTES: usize = 4096;
+
+/// After the deadline, how long we still wait for Redis's answer: a script Redis ran before
+/// the deadline answers within this, so the reply we give matches what Redis did.
+const REPLY_GRACE: Duration = Duration::from_millis(250);
+
+pub(super) async fn create(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
+    let arrived = arrival_millis(req).unwrap_or_else(now_millis);
+    let deadline = arrived + api.settings.enqueue_deadline.as_millis() as Millis;
+    check_content_type(req)?;
+    let body = req
+        .payload_with_max_size(MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            ParseError::PayloadTooLarge => ApiError::PayloadTooLarge,
+            other => ApiError::BadRequest(format!("could not read the body: {other}")),
+        })?;
+    let payment = PaymentRequest::parse(body).map_err(|e| match e {
+        PaymentRequestError::Malformed(m) => ApiError::BadRequest(m),
+        other => ApiError::Unprocessable(other.to_string()),
+    })?;
+
+    let remaining = deadline - now_millis();
+    if remaining <= 0 {
+        return Err(too_late());
+    }
+    let wait = Duration::from_millis(remaining as u64) + REPLY_GRACE;
+    let outcome = tokio::time::timeout(wait, api.queue.enqueue(&payment, deadline))
+        .await
+        .map_err(|_| too_late())?
+        .map_err(|e| match e {
+            QueueError::OutOfMemory => ApiError::Unavailable("queue is full; retry later".into()),
+            other => {
+                tracing::warn!(err = %other, correlation_id = %payment.correlation_id, "enqueue failed");
+                ApiError::Unavailable("queue unavailable; retry later".into())
+            }
+        })?;
+    match outcome {
+        EnqueueOutcome::Accepted | EnqueueOutcome::Replayed => Ok(Reply::Json(
+            StatusCode::ACCEPTED,
+            format!(
+                r#"{{"correlationId":"{}","amount":{},"status":"accepted"}}"#,
+                payment.correlation_id, payment.amount
+            ),
+        )),
+        EnqueueOutcome::Conflict => Err(ApiError::Conflict),
+        EnqueueOutcome::TooLate => Err(too_late()),
+    }
+}
+
+fn too_late() -> ApiError {
+    ApiError::Unavailable("could not enqueue in time; nothing was enqueued, retry".into())
+}
+
+/// The arrival time nginx stamped (`$msec`: seconds with a millisecond fraction).
+fn arrival_millis(req: &Request) -> Option<Millis> {
+    let text = req.headers().get("x-arrival-time")?.to_str().ok()?;
+    parse_msec(text)
+}
+
+fn parse_msec(text: &str) -> Option<Millis> {
+    let (secs, frac) = text.trim().split_once('.').unwrap_or((text.trim(), "0"));
+    let secs: Millis = secs.parse().ok()?;
+    let frac = format!("{frac:0<3}");
+    let millis: Millis = frac.get(..3)?.parse().ok()?;
+    Some(secs * 1000 + millis)
+}
+
+fn check_content_type(req: &Request) -> Result<(), ApiError> {
+    let Some(value) = req.headers().get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let mime = value
+        .to_str()
+        .map_err(|_| ApiError::UnsupportedMediaType)?
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
+    if mime.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nginx_msec_parses_to_millis() {
+        assert_eq!(parse_msec("1752582896.123"), Some(1_752_582_896_123));
+        assert_eq!(parse_msec("1752582896.1"), Some(1_752_582_896_100));
+        assert_eq!(parse_msec("1752582896"), Some(1_752_582_896_000));
+        assert_eq!(parse_msec("soon"), None);
+    }
+}

@@ -1,0 +1,313 @@
+//! Layered settings: built-in defaults < optional TOML file (`RINHA_CONFIG`) < `RINHA_*` env.
+//!
+//! This is the only module that reads the process environment; everything else receives typed
+//! values from here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::domain::{Fee, Processor};
+
+/// Where a server listens: a TCP address or a unix socket path (`unix:/path`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(String),
+    Unix(PathBuf),
+}
+
+impl ListenAddr {
+    pub fn parse(text: &str) -> Self {
+        match text.strip_prefix("unix:") {
+            Some(path) => ListenAddr::Unix(PathBuf::from(path)),
+            None => ListenAddr::Tcp(text.to_owned()),
+        }
+    }
+}
+
+/// Every setting, typed and validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: ListenAddr,
+    pub worker_listen: ListenAddr,
+    pub redis_url: String,
+    pub postgres_url: String,
+    pub postgres_pool_size: usize,
+    pub processors: [ProcessorSettings; 2],
+    pub processor_timeout: Duration,
+    pub enqueue_deadline: Duration,
+    pub audit_slack: Duration,
+    pub purge_enabled: bool,
+    pub purge_token: Option<String>,
+    pub drain_deadline: Duration,
+    pub worker_name: String,
+    pub max_inflight: usize,
+    pub reclaim_idle: Duration,
+    pub unknown_grace: Duration,
+    pub health_poll_interval: Duration,
+    pub process: ProcessEnv,
+}
+
+/// One processor's address and fee.
+#[derive(Debug, Clone)]
+pub struct ProcessorSettings {
+    pub processor: Processor,
+    pub url: String,
+    pub fee: Fee,
+}
+
+impl Settings {
+    pub fn processor(&self, p: Processor) -> &ProcessorSettings {
+        &self.processors[p.index()]
+    }
+}
+
+/// Variables owned by the process supervisor, handed on to telemetry and sd_notify.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessEnv {
+    pub rust_log: Option<String>,
+    pub notify_socket: Option<String>,
+    /// True when started by systemd (`JOURNAL_STREAM` or `INVOCATION_ID` present).
+    pub under_systemd: bool,
+}
+
+/// The raw, file- and env-facing shape. Field names are the documented keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    listen: String,
+    worker_listen: String,
+    redis_url: String,
+    postgres_url: String,
+    postgres_pool_size: usize,
+    default_url: String,
+    fallback_url: String,
+    #[serde(deserialize_with = "decimal_text")]
+    default_fee: String,
+    #[serde(deserialize_with = "decimal_text")]
+    fallback_fee: String,
+    processor_timeout_ms: u64,
+    enqueue_deadline_ms: u64,
+    audit_slack_ms: u64,
+    purge_enabled: bool,
+    purge_token: Option<String>,
+    drain_deadline_ms: u64,
+    worker_name: Option<String>,
+    max_inflight: usize,
+    reclaim_idle_ms: Option<u64>,
+    unknown_grace_ms: Option<u64>,
+    health_poll_interval_ms: u64,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:9999".into(),
+            worker_listen: "127.0.0.1:9100".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            postgres_url: "postgres://rinha@127.0.0.1:5432/rinha".into(),
+            postgres_pool_size: 4,
+            default_url: "http://127.0.0.1:8001".into(),
+            fallback_url: "http://127.0.0.1:8002".into(),
+            default_fee: "0.05".into(),
+            fallback_fee: "0.15".into(),
+            processor_timeout_ms: 10_000,
+            enqueue_deadline_ms: 1_000,
+            audit_slack_ms: 1_500,
+            purge_enabled: false,
+            purge_token: None,
+            drain_deadline_ms: 8_000,
+            worker_name: None,
+            max_inflight: 600,
+            reclaim_idle_ms: None,
+            unknown_grace_ms: None,
+            health_poll_interval_ms: 5_000,
+        }
+    }
+}
+
+/// Accepts a fee written as a string (`"0.05"`) or a number (`0.05`: figment parses env values),
+/// keeping the decimal text so it is parsed exactly.
+fn decimal_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        S(String),
+        F(f64),
+        U(u64),
+    }
+    Ok(match Text::deserialize(d)? {
+        Text::S(s) => s,
+        Text::F(f) => f.to_string(),
+        Text::U(u) => u.to_string(),
+    })
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Figment(#[from] Box<figment::Error>),
+    #[error("invalid configuration key `{key}`: {message}")]
+    Key { key: &'static str, message: String },
+}
+
+impl Settings {
+    /// Loads settings from the real process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
+        if let Ok(path) = std::env::var("RINHA_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("RINHA_").ignore(&["config"]));
+        let process = ProcessEnv {
+            rust_log: std::env::var("RUST_LOG").ok(),
+            notify_socket: std::env::var("NOTIFY_SOCKET").ok(),
+            under_systemd: std::env::var_os("JOURNAL_STREAM").is_some()
+                || std::env::var_os("INVOCATION_ID").is_some(),
+        };
+        Self::from_figment(figment, process)
+    }
+
+    /// Settings from defaults overridden by `overrides` (key, value) pairs; for tests.
+    pub fn with_overrides(overrides: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
+        for (key, value) in overrides {
+            let value: figment::value::Value = value
+                .parse()
+                .unwrap_or_else(|_| figment::value::Value::from(value.to_string()));
+            figment = figment.merge((*key, value));
+        }
+        Self::from_figment(figment, ProcessEnv::default())
+    }
+
+    fn from_figment(figment: Figment, process: ProcessEnv) -> Result<Self, ConfigError> {
+        let raw: RawSettings = figment.extract().map_err(Box::new)?;
+        let fee = |key: &'static str, text: &str| {
+            Fee::parse(text).map_err(|e| ConfigError::Key {
+                key,
+                message: e.to_string(),
+            })
+        };
+        let url = |key: &'static str, text: String| {
+            if text.starts_with("http://") || text.starts_with("https://") {
+                Ok(text.trim_end_matches('/').to_owned())
+            } else {
+                Err(ConfigError::Key {
+                    key,
+                    message: format!("`{text}` is not an http(s) URL"),
+                })
+            }
+        };
+        let positive = |key: &'static str, v: u64| {
+            if v == 0 {
+                Err(ConfigError::Key {
+                    key,
+                    message: "must be greater than 0".into(),
+                })
+            } else {
+                Ok(Duration::from_millis(v))
+            }
+        };
+        if raw.postgres_pool_size == 0 {
+            return Err(ConfigError::Key {
+                key: "postgres_pool_size",
+                message: "must be greater than 0".into(),
+            });
+        }
+        if !(1..=800).contains(&raw.max_inflight) {
+            return Err(ConfigError::Key {
+                key: "max_inflight",
+                message: "must be between 1 and 800 (the processors' own limit)".into(),
+            });
+        }
+        let processor_timeout = positive("processor_timeout_ms", raw.processor_timeout_ms)?;
+        let worker_name = raw.worker_name.unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "host".into());
+            format!("worker-{host}-{}", std::process::id())
+        });
+        Ok(Settings {
+            listen: ListenAddr::parse(&raw.listen),
+            worker_listen: ListenAddr::parse(&raw.worker_listen),
+            redis_url: raw.redis_url,
+            postgres_url: raw.postgres_url,
+            postgres_pool_size: raw.postgres_pool_size,
+            processors: [
+                ProcessorSettings {
+                    processor: Processor::Default,
+                    url: url("default_url", raw.default_url)?,
+                    fee: fee("default_fee", &raw.default_fee)?,
+                },
+                ProcessorSettings {
+                    processor: Processor::Fallback,
+                    url: url("fallback_url", raw.fallback_url)?,
+                    fee: fee("fallback_fee", &raw.fallback_fee)?,
+                },
+            ],
+            processor_timeout,
+            enqueue_deadline: positive("enqueue_deadline_ms", raw.enqueue_deadline_ms)?,
+            audit_slack: positive("audit_slack_ms", raw.audit_slack_ms)?,
+            purge_enabled: raw.purge_enabled,
+            purge_token: raw.purge_token.filter(|t| !t.is_empty()),
+            drain_deadline: positive("drain_deadline_ms", raw.drain_deadline_ms)?,
+            worker_name,
+            max_inflight: raw.max_inflight,
+            // A dead consumer's entries are taken over only once any call it could still be
+            // waiting on has surely ended.
+            reclaim_idle: raw
+                .reclaim_idle_ms
+                .map(Duration::from_millis)
+                .unwrap_or(processor_timeout * 2),
+            unknown_grace: raw
+                .unknown_grace_ms
+                .map(Duration::from_millis)
+                .unwrap_or(processor_timeout * 2),
+            health_poll_interval: positive("health_poll_interval_ms", raw.health_poll_interval_ms)?,
+            process,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::with_overrides(&[]).unwrap();
+        assert_eq!(s.processor(Processor::Default).fee.millionths(), 50_000);
+        assert_eq!(s.enqueue_deadline, Duration::from_millis(1000));
+        assert_eq!(s.listen, ListenAddr::Tcp("0.0.0.0:9999".into()));
+        assert!(!s.purge_enabled);
+    }
+
+    #[test]
+    fn overrides_apply_and_fees_accept_numbers() {
+        let s = Settings::with_overrides(&[
+            ("default_fee", "0.07"),
+            ("listen", "unix:/tmp/x.sock"),
+            ("purge_enabled", "true"),
+        ])
+        .unwrap();
+        assert_eq!(s.processor(Processor::Default).fee.millionths(), 70_000);
+        assert_eq!(s.listen, ListenAddr::Unix("/tmp/x.sock".into()));
+        assert!(s.purge_enabled);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = Settings::with_overrides(&[("fallback_fee", "2.5")]).unwrap_err();
+        assert!(err.to_string().contains("fallback_fee"), "{err}");
+        let err = Settings::with_overrides(&[("default_url", "ftp://x")]).unwrap_err();
+        assert!(err.to_string().contains("default_url"), "{err}");
+        let err = Settings::with_overrides(&[("max_inflight", "0")]).unwrap_err();
+        assert!(err.to_string().contains("max_inflight"), "{err}");
+        let err = Settings::with_overrides(&[("no_such_key", "1")]).unwrap_err();
+        assert!(err.to_string().contains("no_such_key"), "{err}");
+    }
+}

@@ -1,0 +1,16 @@
+//! The payment domain: values that cannot hold invalid states, parsed once at the edge.
+//!
+//! Handlers and the worker only ever see these types, so no code past the parser re-checks an
+//! amount's scale or an id's shape.
+
+mod amount;
+mod correlation_id;
+mod payment_request;
+mod processor;
+pub(crate) mod time;
+
+pub use amount::{Amount, AmountError, MAX_AMOUNT_CENTS, write_cents};
+pub use correlation_id::{CorrelationId, CorrelationIdError};
+pub use payment_request::{PaymentRequest, PaymentRequestError};
+pub use processor::{Fee, FeeError, Processor};
+pub use time::{Millis, TimeBound, TimeBoundError, format_millis, now_millis, parse_bound};

@@ -1,0 +1,174 @@
+//! Millisecond timestamps and the summary's time bounds.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Millis = i64;
+
+/// The current wall-clock time in milliseconds.
+pub fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+/// Formats a timestamp the way the processors expect: `2025-07-15T12:34:56.000Z`.
+pub fn format_millis(ms: Millis) -> String {
+    let dt = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        dt.year(),
+        u8::from(dt.month()),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.millisecond()
+    )
+}
+
+/// Parses an RFC 3339 timestamp (any fraction length, `Z` or an offset) to milliseconds,
+/// flooring sub-millisecond precision. Used for processor answers, which use millisecond text.
+pub fn parse_millis(text: &str) -> Option<Millis> {
+    parse_nanos(text).map(|ns| ns.div_euclid(1_000_000) as Millis)
+}
+
+fn parse_nanos(text: &str) -> Option<i128> {
+    // A `+` offset that crossed a query string unencoded arrives as a space.
+    let text = text.trim_matches(|c| c == '"').replace(' ', "+");
+    let text = if text.len() > 10 && text.as_bytes()[10] == b't' {
+        text.to_ascii_uppercase()
+    } else {
+        text
+    };
+    OffsetDateTime::parse(&text, &Rfc3339)
+        .ok()
+        .map(|dt| dt.unix_timestamp_nanos())
+}
+
+/// Which side of the summary's range a bound is on; decides how sub-millisecond bounds round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeBound {
+    From,
+    To,
+}
+
+impl TimeBound {
+    /// The query-string parameter name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeBound::From => "from",
+            TimeBound::To => "to",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{param}` must be an RFC 3339 timestamp such as 2025-07-15T12:34:56.000Z")]
+pub struct TimeBoundError {
+    pub param: &'static str,
+}
+
+/// Parses a summary bound to the inclusive millisecond it allows.
+///
+/// Stored `requestedAt` values are whole milliseconds, so an inclusive `from` with sub-millisecond
+/// digits rounds up and an inclusive `to` rounds down; the comparison stays exact.
+/// Returns the bound in nanoseconds too, so `from > to` can be judged before rounding.
+pub fn parse_bound(text: &str, side: TimeBound) -> Result<(i128, Millis), TimeBoundError> {
+    let err = TimeBoundError { param: side.name() };
+    let ns = parse_nanos(text).ok_or(err)?;
+    let ms = match side {
+        TimeBound::From => -((-ns).div_euclid(1_000_000)),
+        TimeBound::To => ns.div_euclid(1_000_000),
+    };
+    Ok((ns, ms as Millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_the_processors() {
+        assert_eq!(format_millis(1_752_582_896_000), "2025-07-15T12:34:56.000Z");
+        assert_eq!(format_millis(1_752_582_896_007), "2025-07-15T12:34:56.007Z");
+        assert_eq!(
+            parse_millis("2025-07-15T12:34:56.007Z"),
+            Some(1_752_582_896_007)
+        );
+    }
+
+    #[test]
+    fn bounds_accept_zero_to_nine_fraction_digits() {
+        let base = 1_752_582_896_000;
+        assert_eq!(
+            parse_bound("2025-07-15T12:34:56Z", TimeBound::From)
+                .unwrap()
+                .1,
+            base
+        );
+        assert_eq!(
+            parse_bound("2025-07-15T12:34:56.1Z", TimeBound::From)
+                .unwrap()
+                .1,
+            base + 100
+        );
+        assert_eq!(
+            parse_bound("2025-07-15T12:34:56.000000001Z", TimeBound::From)
+                .unwrap()
+                .1,
+            base + 1
+        );
+        assert_eq!(
+            parse_bound("2025-07-15T12:34:56.999999999Z", TimeBound::To)
+                .unwrap()
+                .1,
+            base + 999
+        );
+    }
+
+    #[test]
+    fn offsets_and_spaces_for_plus() {
+        let base = 1_752_582_896_000;
+        assert_eq!(
+            parse_bound("2025-07-15T15:34:56.000+03:00", TimeBound::From)
+                .unwrap()
+                .1,
+            base
+        );
+        assert_eq!(
+            parse_bound("2025-07-15T15:34:56.000 03:00", TimeBound::From)
+                .unwrap()
+                .1,
+            base
+        );
+        assert_eq!(
+            parse_bound("2025-07-15T09:34:56.000-03:00", TimeBound::To)
+                .unwrap()
+                .1,
+            base
+        );
+    }
+
+    #[test]
+    fn garbage_names_the_parameter() {
+        for text in [
+            "",
+            "yesterday",
+            "2025-07-15",
+            "2025-07-15T12:34:56",
+            "2025-13-15T12:34:56Z",
+        ] {
+            assert_eq!(
+                parse_bound(text, TimeBound::To),
+                Err(TimeBoundError { param: "to" }),
+                "{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Prometheus counters, kept as atomics and rendered as text on `GET /metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::domain::Processor;
+use crate::processor::CallOutcome;
+
+/// HTTP statuses the API answers, in the order they are rendered.
+const STATUSES: [u16; 11] = [200, 202, 400, 404, 405, 409, 413, 415, 422, 500, 503];
+const OUTCOMES: [&str; 8] = [
+    "processed",
+    "already_processed",
+    "not_processed",
+    "not_sent",
+    "unknown",
+    "busy",
+    "misconfigured",
+    "rejected",
+];
+
+fn outcome_index(o: CallOutcome) -> usize {
+    match o {
+        CallOutcome::Processed => 0,
+        CallOutcome::AlreadyProcessed => 1,
+        CallOutcome::NotProcessed => 2,
+        CallOutcome::NotSent => 3,
+        CallOutcome::Unknown => 4,
+        CallOutcome::Busy { .. } => 5,
+        CallOutcome::Misconfigured => 6,
+        CallOutcome::Rejected => 7,
+    }
+}
+
+/// Every counter of one process.
+#[derive(Default)]
+pub struct Metrics {
+    requests: [AtomicU64; STATUSES.len() + 1],
+    outcomes: [[AtomicU64; OUTCOMES.len()]; 2],
+    call_ms_sum: [AtomicU64; 2],
+    call_count: [AtomicU64; 2],
+    inflight: [AtomicU64; 2],
+    bookings: [AtomicU64; 2],
+    dead_letters: AtomicU64,
+}
+
+impl Metrics {
+    pub fn request(&self, status: u16) {
+        let i = STATUSES
+            .iter()
+            .position(|&s| s == status)
+            .unwrap_or(STATUSES.len());
+        self.requests[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn call_started(&self, p: Processor) {
+        self.inflight[p.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn call_finished(&self, p: Processor, outcome: CallOutcome, elapsed_ms: u64) {
+        let i = p.index();
+        self.inflight[i].fetch_sub(1, Ordering::Relaxed);
+        self.outcomes[i][outcome_index(outcome)].fetch_add(1, Ordering::Relaxed);
+        self.call_ms_sum[i].fetch_add(elapsed_ms, Ordering::Relaxed);
+        self.call_count[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn booked(&self, p: Processor) {
+        self.bookings[p.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn dead_lettered(&self) {
+        self.dead_letters.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition; `queue` adds (stream length, pending, dead letters) when known.
+    pub fn render(&self, queue: Option<(u64, u64, u64)>) -> String {
+        let mut out = String::new();
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        out.push_str("# TYPE rinha_http_requests_total counter\n");
+        for (i, s) in STATUSES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "rinha_http_requests_total{{status=\"{s}\"}} {}",
+                get(&self.requests[i])
+            );
+        }
+        let _ = writeln!(
+            out,
+            "rinha_http_requests_total{{status=\"other\"}} {}",
+            get(&self.requests[STATUSES.len()])
+        );
+        out.push_str("# TYPE rinha_processor_calls_total counter\n");
+        for p in Processor::ALL {
+            for (j, o) in OUTCOMES.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "rinha_processor_calls_total{{processor=\"{p}\",outcome=\"{o}\"}} {}",
+                    get(&self.outcomes[p.index()][j])
+                );
+            }
+        }
+        out.push_str("# TYPE rinha_processor_call_milliseconds summary\n");
+        for p in Processor::ALL {
+            let i = p.index();
+            let _ = writeln!(
+                out,
+                "rinha_processor_call_milliseconds_sum{{processor=\"{p}\"}} {}",
+                get(&self.call_ms_sum[i])
+            );
+            let _ = writeln!(
+                out,
+                "rinha_processor_call_milliseconds_count{{processor=\"{p}\"}} {}",
+                get(&self.call_count[i])
+            );
+        }
+        out.push_str("# TYPE rinha_processor_inflight gauge\n");
+        for p in Processor::ALL {
+            let _ = writeln!(
+                out,
+                "rinha_processor_inflight{{processor=\"{p}\"}} {}",
+                get(&self.inflight[p.index()])
+            );
+        }
+        out.push_str("# TYPE rinha_bookings_total counter\n");
+        for p in Processor::ALL {
+            let _ = writeln!(
+                out,
+                "rinha_bookings_total{{processor=\"{p}\"}} {}",
+                get(&self.bookings[p.index()])
+            );
+        }
+        out.push_str("# TYPE rinha_dead_letters_total counter\n");
+        let _ = writeln!(out, "rinha_dead_letters_total {}", get(&self.dead_letters));
+        if let Some((len, pending, dead)) = queue {
+            out.push_str("# TYPE rinha_queue_length gauge\n");
+            let _ = writeln!(out, "rinha_queue_length {len}");
+            out.push_str("# TYPE rinha_queue_pending gauge\n");
+            let _ = writeln!(out, "rinha_queue_pending {pending}");
+            out.push_str("# TYPE rinha_dead_letter_queue_length gauge\n");
+            let _ = writeln!(out, "rinha_dead_letter_queue_length {dead}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters() {
+        let m = Metrics::default();
+        m.request(202);
+        m.request(202);
+        m.request(418);
+        m.call_started(Processor::Fallback);
+        m.call_finished(Processor::Fallback, CallOutcome::Processed, 7);
+        m.booked(Processor::Fallback);
+        let text = m.render(Some((3, 1, 0)));
+        assert!(text.contains("rinha_http_requests_total{status=\"202\"} 2"));
+        assert!(text.contains("rinha_http_requests_total{status=\"other\"} 1"));
+        assert!(text.contains(
+            "rinha_processor_calls_total{processor=\"fallback\",outcome=\"processed\"} 1"
+        ));
+        assert!(text.contains("rinha_processor_inflight{processor=\"fallback\"} 0"));
+        assert!(text.contains("rinha_bookings_total{processor=\"fallback\"} 1"));
+        assert!(text.contains("rinha_queue_length 3"));
+    }
+}

@@ -1,0 +1,61 @@
+//! What a processor's answer to `POST /payments` means for the payment.
+
+use std::time::Duration;
+
+/// The meaning of one call's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// 200: processed now; book it.
+    Processed,
+    /// 422: this processor already stored the id; book it with the requestedAt it stored.
+    AlreadyProcessed,
+    /// 500: this call was not processed.
+    NotProcessed,
+    /// The request never left (connection refused before sending): not processed.
+    NotSent,
+    /// Timeout, reset or crash mid-call: the processor may or may not have stored it.
+    Unknown,
+    /// 429, 408 or another 5xx: busy or failing; retry on the same processor later.
+    Busy { retry_after: Option<Duration> },
+    /// 401, 403 or 404: the processor is misconfigured; stop routing to it.
+    Misconfigured,
+    /// 400: the processor refuses this payment itself.
+    Rejected,
+}
+
+/// Maps an HTTP status (and its `Retry-After` seconds, if any) to an outcome.
+pub fn classify_status(status: u16, retry_after: Option<Duration>) -> CallOutcome {
+    match status {
+        200..=299 => CallOutcome::Processed,
+        422 => CallOutcome::AlreadyProcessed,
+        500 => CallOutcome::NotProcessed,
+        400 => CallOutcome::Rejected,
+        401 | 403 | 404 => CallOutcome::Misconfigured,
+        // Anything else (429, 408, 502, 503, 504, unexpected codes) might be transient and
+        // might hide a processed payment behind a proxy: stay on this processor.
+        _ => CallOutcome::Busy { retry_after },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outcome_table() {
+        assert_eq!(classify_status(200, None), CallOutcome::Processed);
+        assert_eq!(classify_status(422, None), CallOutcome::AlreadyProcessed);
+        assert_eq!(classify_status(500, None), CallOutcome::NotProcessed);
+        assert_eq!(classify_status(400, None), CallOutcome::Rejected);
+        for s in [401, 403, 404] {
+            assert_eq!(classify_status(s, None), CallOutcome::Misconfigured);
+        }
+        let wait = Some(Duration::from_secs(2));
+        for s in [429, 408, 502, 503, 504] {
+            assert_eq!(
+                classify_status(s, wait),
+                CallOutcome::Busy { retry_after: wait }
+            );
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The attempt record: what was last sent for a payment, written to Redis before every call so
+//! that whoever continues the payment (after a crash, a reclaim or a restart) knows whether an
+//! earlier call may have been processed.
+
+use crate::domain::{Millis, Processor};
+
+/// The attempt record of one payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// How many calls were made for this payment so far (across every worker).
+    pub number: u32,
+    /// The call whose outcome is not known yet, if any. While set, the payment is pinned to
+    /// that processor and that `requestedAt`.
+    pub unresolved: Option<Unresolved>,
+}
+
+/// A call that may have been processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unresolved {
+    pub processor: Processor,
+    pub requested_at: Millis,
+}
+
+impl Attempt {
+    /// A payment nobody has called a processor for yet.
+    pub const FRESH: Attempt = Attempt {
+        number: 0,
+        unresolved: None,
+    };
+
+    /// Record text: `number|processor|requested_at` while unresolved, `number|-|0` once the last
+    /// call is known not to have been processed.
+    pub fn encode(&self) -> String {
+        match self.unresolved {
+            Some(u) => format!("{}|{}|{}", self.number, u.processor, u.requested_at),
+            None => format!("{}|-|0", self.number),
+        }
+    }
+
+    /// Parses a record; `None` for text this version does not understand.
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split('|');
+        let number = parts.next()?.parse().ok()?;
+        let processor = parts.next()?;
+        let requested_at: Millis = parts.next()?.parse().ok()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        let unresolved = match processor {
+            "-" => None,
+            p => Some(Unresolved {
+                processor: p.parse().ok()?,
+                requested_at,
+            }),
+        };
+        Some(Self { number, unresolved })
+    }
+
+    /// The record to write before sending call number `number + 1`. A pinned payment re-sends
+    /// the same `requestedAt`; a free one gets the sending moment.
+    pub fn before_call(&self, processor: Processor, now: Millis) -> Attempt {
+        let requested_at = match self.unresolved {
+            Some(u) => u.requested_at,
+            None => now,
+        };
+        Attempt {
+            number: self.number + 1,
+            unresolved: Some(Unresolved {
+                processor,
+                requested_at,
+            }),
+        }
+    }
+
+    /// The record after a call that was definitely not processed. `pinned_before` says
+    /// whether an earlier call was still unresolved when this one was sent: then only this call
+    /// is resolved and the payment stays pinned.
+    pub fn after_not_processed(&self, pinned_before: bool) -> Attempt {
+        if pinned_before {
+            *self
+        } else {
+            Attempt {
+                number: self.number,
+                unresolved: None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let a = Attempt::FRESH.before_call(Processor::Fallback, 1_000);
+        assert_eq!(a.encode(), "1|fallback|1000");
+        assert_eq!(Attempt::decode(&a.encode()), Some(a));
+        let b = a.after_not_processed(false);
+        assert_eq!(b.encode(), "1|-|0");
+        assert_eq!(Attempt::decode("1|-|0"), Some(b));
+        assert_eq!(Attempt::decode("garbage"), None);
+        assert_eq!(Attempt::decode("1|elsewhere|5"), None);
+    }
+
+    #[test]
+    fn unknown_outcome_resends_the_same_requested_at() {
+        let first = Attempt::FRESH.before_call(Processor::Default, 1_000);
+        let retry = first.before_call(Processor::Default, 9_000);
+        assert_eq!(retry.number, 2);
+        assert_eq!(retry.unresolved.unwrap().requested_at, 1_000);
+    }
+
+    #[test]
+    fn definitive_failure_frees_the_payment_unless_an_earlier_call_is_open() {
+        let first = Attempt::FRESH.before_call(Processor::Default, 1_000);
+        assert_eq!(first.after_not_processed(false).unresolved, None);
+        let pinned = first.before_call(Processor::Default, 2_000);
+        assert_eq!(pinned.after_not_processed(true), pinned);
+        let next = first
+            .after_not_processed(false)
+            .before_call(Processor::Fallback, 3_000);
+        assert_eq!(next.unresolved.unwrap().requested_at, 3_000);
+    }
+}

@@ -1,0 +1,105 @@
+//! Processor health: one poller per processor for the whole deployment (a Redis lease), the
+//! result shared through Redis for every worker to read.
+//!
+//! The processors allow one health call per 5 seconds per processor, shared by every instance,
+//! so the lease key expires after the poll interval and only whoever sets it polls.
+
+use redis::AsyncCommands;
+
+use crate::domain::{Millis, Processor, now_millis};
+use crate::processor::{HealthReport, ProcessorClient};
+use crate::queue::{Queue, keys};
+
+/// A health report and when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedHealth {
+    pub report: HealthReport,
+    pub at: Millis,
+}
+
+impl SharedHealth {
+    fn encode(&self) -> String {
+        format!(
+            "{}|{}|{}",
+            u8::from(self.report.failing),
+            self.report.min_response_time,
+            self.at
+        )
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split('|');
+        let failing = parts.next()? == "1";
+        let min_response_time = parts.next()?.parse().ok()?;
+        let at = parts.next()?.parse().ok()?;
+        Some(Self {
+            report: HealthReport {
+                failing,
+                min_response_time,
+            },
+            at,
+        })
+    }
+}
+
+/// Polls `client`'s health if this instance wins the lease for this interval; publishes the
+/// result. Returns the fresh report when it polled.
+pub async fn poll_if_leader(
+    queue: &Queue,
+    client: &ProcessorClient,
+    holder: &str,
+    interval_ms: u64,
+) -> Option<SharedHealth> {
+    let mut conn = queue.connection();
+    let won: Option<String> = redis::cmd("SET")
+        .arg(keys::health_lease(client.processor.as_str()))
+        .arg(holder)
+        .arg("NX")
+        .arg("PX")
+        .arg(interval_ms)
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    won?;
+    match client.health().await {
+        Ok(report) => {
+            let shared = SharedHealth {
+                report,
+                at: now_millis(),
+            };
+            let _: Result<(), _> = conn
+                .set(keys::health(client.processor.as_str()), shared.encode())
+                .await;
+            Some(shared)
+        }
+        Err(err) => {
+            tracing::warn!(processor = %client.processor, %err, "health poll failed");
+            None
+        }
+    }
+}
+
+/// Reads the shared health view of `p`.
+pub async fn read_shared(queue: &Queue, p: Processor) -> Option<SharedHealth> {
+    let mut conn = queue.connection();
+    let text: Option<String> = conn.get(keys::health(p.as_str())).await.ok()?;
+    SharedHealth::decode(&text?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_health_round_trips() {
+        let h = SharedHealth {
+            report: HealthReport {
+                failing: true,
+                min_response_time: 250,
+            },
+            at: 42,
+        };
+        assert_eq!(SharedHealth::decode(&h.encode()), Some(h));
+        assert_eq!(SharedHealth::decode("x"), None);
+    }
+}

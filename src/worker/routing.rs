@@ -1,0 +1,337 @@
+//! Which processor gets the next call: the profit rule, as pure state and decisions.
+//!
+//! Profit is Σ amount × (1 − fee). The cheaper processor is preferred while it is healthy and
+//! fast; "fast" means its expected latency stays well under the audit slack, because a payment
+//! whose `requestedAt` is already inside the audit window when the processor stores it can be
+//! counted by the processor before we book it (a fine of 35 % of everything). The other
+//! processor takes over when the cheaper one fails, turns slow, or is at its in-flight cap
+//! (Little's law: in-flight = arrival rate × latency, so at the cap the processor cannot carry
+//! the arrival rate and the rest would only grow a backlog).
+
+use std::collections::BTreeSet;
+
+use crate::domain::{Fee, Millis, Processor};
+use crate::processor::{CallOutcome, HealthReport};
+
+/// Tunables of the routing rule.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutingConfig {
+    pub fees: [Fee; 2],
+    pub audit_slack_ms: u64,
+    /// Per-processor in-flight cap, below the processors' 800 permits.
+    pub max_inflight: usize,
+    /// How often a failing processor is tried with one real call to notice its recovery
+    /// sooner than the 5-second health poll would.
+    pub probe_interval_ms: u64,
+    /// How long a processor that answered 401/403/404 is left alone.
+    pub misconfigured_pause_ms: u64,
+}
+
+/// A processor is "fast" while its expected latency is below this share of the audit slack.
+const FAST_SHARE_OF_SLACK: f64 = 0.8;
+/// Weight of the newest latency sample in the moving average.
+const LATENCY_WEIGHT: f64 = 0.2;
+
+#[derive(Debug, Clone, Default)]
+struct Lane {
+    failing: bool,
+    misconfigured_until: Millis,
+    busy_until: Millis,
+    latency_ms: f64,
+    last_probe: Option<Millis>,
+    /// Start times of calls in flight (with a tiebreak), to see slowness before any call ends.
+    inflight: BTreeSet<(Millis, u64)>,
+}
+
+/// A reservation for one call; hand it back to [`Routing::finish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    pub processor: Processor,
+    started: Millis,
+    seq: u64,
+}
+
+/// The routing state of one worker.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    config: RoutingConfig,
+    lanes: [Lane; 2],
+    seq: u64,
+}
+
+impl Routing {
+    pub fn new(config: RoutingConfig) -> Self {
+        Self {
+            config,
+            lanes: Default::default(),
+            seq: 0,
+        }
+    }
+
+    /// Expected latency: the moving average, or the age of the oldest call in flight when that
+    /// is larger (a processor that just turned slow shows it before any call completes).
+    pub fn expected_latency_ms(&self, p: Processor, now: Millis) -> f64 {
+        let lane = &self.lanes[p.index()];
+        let oldest = lane
+            .inflight
+            .first()
+            .map(|(start, _)| (now - start).max(0) as f64)
+            .unwrap_or(0.0);
+        lane.latency_ms.max(oldest)
+    }
+
+    pub fn inflight(&self, p: Processor) -> usize {
+        self.lanes[p.index()].inflight.len()
+    }
+
+    pub fn is_failing(&self, p: Processor) -> bool {
+        self.lanes[p.index()].failing
+    }
+
+    fn is_fast(&self, p: Processor, now: Millis) -> bool {
+        self.expected_latency_ms(p, now) < self.config.audit_slack_ms as f64 * FAST_SHARE_OF_SLACK
+    }
+
+    fn has_room(&self, p: Processor, now: Millis) -> bool {
+        let lane = &self.lanes[p.index()];
+        now >= lane.misconfigured_until
+            && now >= lane.busy_until
+            && lane.inflight.len() < self.config.max_inflight
+    }
+
+    /// Processors in order of preference for a payment free to go anywhere.
+    fn preference(&self, now: Millis) -> [Processor; 2] {
+        let mut order = Processor::ALL;
+        order.sort_by_key(|&p| {
+            (
+                self.is_failing(p),
+                !self.is_fast(p, now),
+                self.config.fees[p.index()],
+            )
+        });
+        order
+    }
+
+    /// Picks a processor for a payment that may go anywhere and reserves a call slot, or
+    /// `None` when the payment should wait (all failing and not due a probe, or all full).
+    ///
+    /// A failing processor that would be preferred over the best working one gets one probe
+    /// call per probe interval: that is how its recovery is noticed between health polls.
+    pub fn choose(&mut self, now: Millis) -> Option<Ticket> {
+        let best = self
+            .preference(now)
+            .into_iter()
+            .find(|&p| !self.is_failing(p) && self.has_room(p, now));
+        for p in self.preference_by_fee() {
+            let cheaper_than_best =
+                best.is_none_or(|b| self.config.fees[p.index()] < self.config.fees[b.index()]);
+            if self.is_failing(p) && cheaper_than_best && self.may_call(p, now) {
+                return Some(self.reserve(p, now));
+            }
+        }
+        best.map(|p| self.reserve(p, now))
+    }
+
+    fn preference_by_fee(&self) -> [Processor; 2] {
+        let mut order = Processor::ALL;
+        order.sort_by_key(|&p| self.config.fees[p.index()]);
+        order
+    }
+
+    /// Reserves a slot on `p` for a payment pinned to it (an unresolved earlier call), or
+    /// `None` when it should wait.
+    pub fn choose_pinned(&mut self, p: Processor, now: Millis) -> Option<Ticket> {
+        self.may_call(p, now).then(|| self.reserve(p, now))
+    }
+
+    /// Room on `p`, and if it is failing, a probe is due (which this claims).
+    fn may_call(&mut self, p: Processor, now: Millis) -> bool {
+        if !self.has_room(p, now) {
+            return false;
+        }
+        let interval = self.config.probe_interval_ms as Millis;
+        let lane = &mut self.lanes[p.index()];
+        if !lane.failing {
+            return true;
+        }
+        if lane.last_probe.is_none_or(|last| now - last >= interval) {
+            lane.last_probe = Some(now);
+            return true;
+        }
+        false
+    }
+
+    fn reserve(&mut self, p: Processor, now: Millis) -> Ticket {
+        self.seq += 1;
+        self.lanes[p.index()].inflight.insert((now, self.seq));
+        Ticket {
+            processor: p,
+            started: now,
+            seq: self.seq,
+        }
+    }
+
+    /// Releases a slot without a call (the payment turned out to need none).
+    pub fn cancel(&mut self, ticket: Ticket) {
+        self.lanes[ticket.processor.index()]
+            .inflight
+            .remove(&(ticket.started, ticket.seq));
+    }
+
+    /// Records a call's outcome: frees its slot and updates health and latency.
+    pub fn finish(&mut self, ticket: Ticket, outcome: CallOutcome, now: Millis) {
+        let config = self.config;
+        let lane = &mut self.lanes[ticket.processor.index()];
+        lane.inflight.remove(&(ticket.started, ticket.seq));
+        let elapsed = (now - ticket.started).max(0) as f64;
+        match outcome {
+            CallOutcome::Processed | CallOutcome::AlreadyProcessed => {
+                lane.failing = false;
+                lane.latency_ms += LATENCY_WEIGHT * (elapsed - lane.latency_ms);
+            }
+            CallOutcome::NotProcessed | CallOutcome::NotSent => {
+                // This call was the latest probe: the next one is due an interval from now.
+                lane.failing = true;
+                lane.last_probe = Some(now);
+            }
+            CallOutcome::Unknown => {
+                // A timeout says the processor is at least this slow.
+                lane.latency_ms = lane.latency_ms.max(elapsed);
+            }
+            CallOutcome::Busy { retry_after } => {
+                let pause = retry_after.map(|d| d.as_millis() as Millis).unwrap_or(100);
+                lane.busy_until = lane.busy_until.max(now + pause);
+            }
+            CallOutcome::Misconfigured => {
+                lane.misconfigured_until = now + config.misconfigured_pause_ms as Millis;
+            }
+            CallOutcome::Rejected => {}
+        }
+    }
+
+    /// Takes in a health report (from this worker's poll or the shared view): it is the
+    /// freshest word on failure and on the processor's current delay.
+    pub fn apply_health(&mut self, p: Processor, report: HealthReport) {
+        let lane = &mut self.lanes[p.index()];
+        lane.failing = report.failing;
+        lane.latency_ms = report.min_response_time as f64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn routing() -> Routing {
+        Routing::new(RoutingConfig {
+            fees: [Fee::parse("0.05").unwrap(), Fee::parse("0.15").unwrap()],
+            audit_slack_ms: 1500,
+            max_inflight: 3,
+            probe_interval_ms: 500,
+            misconfigured_pause_ms: 10_000,
+        })
+    }
+
+    fn health(failing: bool, min_response_time: u64) -> HealthReport {
+        HealthReport {
+            failing,
+            min_response_time,
+        }
+    }
+
+    #[test]
+    fn prefers_the_cheaper_processor() {
+        let mut r = routing();
+        assert_eq!(r.choose(0).unwrap().processor, Processor::Default);
+    }
+
+    #[test]
+    fn cheaper_fee_wins_whatever_its_name() {
+        let mut r = Routing::new(RoutingConfig {
+            fees: [Fee::parse("0.10").unwrap(), Fee::parse("0.07").unwrap()],
+            ..routing().config
+        });
+        assert_eq!(r.choose(0).unwrap().processor, Processor::Fallback);
+    }
+
+    #[test]
+    fn a_failing_processor_hands_over_and_is_probed() {
+        let mut r = routing();
+        let t = r.choose(0).unwrap();
+        r.finish(t, CallOutcome::NotProcessed, 10);
+        assert_eq!(r.choose(20).unwrap().processor, Processor::Fallback);
+        // After the probe interval, one call tests the cheaper one again.
+        assert_eq!(r.choose(600).unwrap().processor, Processor::Default);
+        assert_eq!(r.choose(601).unwrap().processor, Processor::Fallback);
+    }
+
+    #[test]
+    fn both_failing_means_wait_except_probes() {
+        let mut r = routing();
+        r.apply_health(Processor::Default, health(true, 0));
+        r.apply_health(Processor::Fallback, health(true, 0));
+        let probe = r.choose(1_000).unwrap();
+        let second = r.choose(1_000).unwrap();
+        assert_ne!(probe.processor, second.processor);
+        assert_eq!(r.choose(1_001), None);
+    }
+
+    #[test]
+    fn a_slow_cheap_processor_yields_to_a_fast_one() {
+        let mut r = routing();
+        r.apply_health(Processor::Default, health(false, 1_300));
+        assert_eq!(r.choose(0).unwrap().processor, Processor::Fallback);
+        // Both slow: the fee decides again.
+        r.apply_health(Processor::Fallback, health(false, 5_000));
+        assert_eq!(r.choose(0).unwrap().processor, Processor::Default);
+    }
+
+    #[test]
+    fn slowness_shows_before_any_call_completes() {
+        let mut r = routing();
+        let _stuck = r.choose(0).unwrap();
+        assert!(r.expected_latency_ms(Processor::Default, 1_250) >= 1_250.0);
+        assert_eq!(r.choose(1_250).unwrap().processor, Processor::Fallback);
+    }
+
+    #[test]
+    fn the_inflight_cap_overflows_to_the_other() {
+        let mut r = routing();
+        for _ in 0..3 {
+            assert_eq!(r.choose(0).unwrap().processor, Processor::Default);
+        }
+        assert_eq!(r.choose(0).unwrap().processor, Processor::Fallback);
+    }
+
+    #[test]
+    fn busy_and_misconfigured_pause_the_processor() {
+        let mut r = routing();
+        let t = r.choose(0).unwrap();
+        r.finish(
+            t,
+            CallOutcome::Busy {
+                retry_after: Some(Duration::from_secs(1)),
+            },
+            0,
+        );
+        assert_eq!(r.choose_pinned(Processor::Default, 500), None);
+        assert!(r.choose_pinned(Processor::Default, 1_000).is_some());
+        let t = r.choose_pinned(Processor::Fallback, 1_000).unwrap();
+        r.finish(t, CallOutcome::Misconfigured, 1_000);
+        assert_eq!(r.choose_pinned(Processor::Fallback, 5_000), None);
+    }
+
+    #[test]
+    fn recovery_is_learnt_from_success_and_health() {
+        let mut r = routing();
+        r.apply_health(Processor::Default, health(true, 0));
+        let t = r.choose_pinned(Processor::Default, 0).unwrap();
+        r.finish(t, CallOutcome::Processed, 5);
+        assert!(!r.is_failing(Processor::Default));
+        r.apply_health(Processor::Default, health(true, 0));
+        assert!(r.is_failing(Processor::Default));
+        r.apply_health(Processor::Default, health(false, 0));
+        assert_eq!(r.choose(10_000).unwrap().processor, Processor::Default);
+    }
+}
