@@ -32,10 +32,12 @@
 #![allow(dead_code, unused_imports)]
 
 mod ports;
+mod postgres;
 mod privilege;
 mod process;
 mod redis;
 
 pub use self::ports::free_port;
+pub use self::postgres::{TestPostgres, pg_bindir};
 pub use self::privilege::{ServerUser, ensure_unprivileged_can_reach};
 pub use self::redis::{TestRedis, redis_bin};
