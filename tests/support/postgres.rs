@@ -165,6 +165,7 @@ impl TestPostgres {
         url(self.port, database)
     }
 
+    /// The TCP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
     }

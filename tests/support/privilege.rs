@@ -12,7 +12,9 @@ use std::process::Command;
 /// The uid/gid a server process is started with, when it must differ from ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerUser {
+    /// Numeric user id (`nobody` is 65534 on Debian).
     pub uid: u32,
+    /// Numeric primary group id; supplementary groups are dropped.
     pub gid: u32,
 }
 

@@ -78,6 +78,7 @@ impl ServerProcess {
         })
     }
 
+    /// The server's pid (of the postmaster, for PostgreSQL).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

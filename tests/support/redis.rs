@@ -72,6 +72,7 @@ impl TestRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// The TCP port, stable across [`TestRedis::restart`].
     pub fn port(&self) -> u16 {
         self.port
     }
