@@ -13,7 +13,7 @@
 //! Money is exact (integer cents, decimal fee). Beyond the official behaviour, tests can
 //! script faults ([`Fault`]) and watch the processor through an [`EmulatorHandle`].
 //!
-//! ```ignore
+//! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use rinha::emulator::{self, EmulatorConfig, Fault};
 //!
@@ -24,14 +24,28 @@
 //! # }
 //! ```
 
+mod admin;
+mod body;
+mod config;
 mod correlation;
 mod faults;
+mod handle;
+mod health;
 mod limits;
 mod money;
+mod payments;
+mod reply;
+mod server;
+mod settings;
+mod state;
 mod store;
 mod timestamp;
 
+pub use admin::TOKEN_HEADER;
+pub use config::EmulatorConfig;
 pub use correlation::{CorrelationId, InvalidCorrelationId};
 pub use faults::{Fault, Faults};
+pub use handle::EmulatorHandle;
 pub use money::{Fee, MoneyError};
+pub use server::{RunningEmulator, serve, start};
 pub use store::{StoredPayment, Totals};
