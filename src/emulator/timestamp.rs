@@ -1,0 +1,57 @@
+//! `requestedAt` and the summary's `from`/`to`: ISO-8601 instants, compared in microseconds.
+//!
+//! The official processor stores `requestedAt` in a PostgreSQL timestamp, whose resolution is
+//! one microsecond, and filters with `BETWEEN from AND to`. Comparing microseconds since the
+//! epoch reproduces that exactly, including the inclusive bounds.
+
+use time::format_description::well_known::{Iso8601, Rfc3339};
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+/// The text is not an ISO-8601 date-time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an ISO-8601 date-time: {0:?}")]
+pub struct InvalidTimestamp(pub String);
+
+/// Parses an RFC 3339 date-time (`2025-07-15T12:34:56.000Z`, any offset), or one without an
+/// offset (taken as UTC), into microseconds since the Unix epoch (sub-microsecond digits are
+/// truncated toward the past, as PostgreSQL stores them).
+pub fn parse_micros(text: &str) -> Result<i64, InvalidTimestamp> {
+    let instant = OffsetDateTime::parse(text, &Rfc3339)
+        .or_else(|_| PrimitiveDateTime::parse(text, &Iso8601::DEFAULT).map(|t| t.assume_utc()))
+        .map_err(|_| InvalidTimestamp(text.to_owned()))?;
+    i64::try_from(instant.unix_timestamp_nanos().div_euclid(1000))
+        .map_err(|_| InvalidTimestamp(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_utc_with_millis() {
+        assert_eq!(parse_micros("1970-01-01T00:00:01.500Z"), Ok(1_500_000));
+        assert_eq!(
+            parse_micros("2025-07-15T12:34:56.000Z"),
+            Ok(1_752_582_896_000_000)
+        );
+    }
+
+    #[test]
+    fn honours_offsets_and_offsetless_times() {
+        assert_eq!(parse_micros("1970-01-01T01:00:00+01:00"), Ok(0));
+        assert_eq!(parse_micros("1970-01-01T00:00:02"), Ok(2_000_000));
+    }
+
+    #[test]
+    fn truncates_below_a_microsecond() {
+        assert_eq!(parse_micros("1970-01-01T00:00:00.0000019Z"), Ok(1));
+        assert_eq!(parse_micros("1969-12-31T23:59:59.9999999Z"), Ok(-1));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in ["", "yesterday", "2025-13-01T00:00:00Z", "12:00"] {
+            assert!(parse_micros(bad).is_err(), "{bad}");
+        }
+    }
+}
