@@ -28,6 +28,10 @@ impl ListenAddr {
     }
 }
 
+/// `RINHA_*` variables that belong to the tooling (config file path, binaries the tests and
+/// the native runner use), not to the service's settings.
+const TOOLING_VARS: &[&str] = &["config", "pg_bindir", "redis_bin", "nginx_bin", "pg_user"];
+
 /// Every setting, typed and validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -162,7 +166,7 @@ impl Settings {
         if let Ok(path) = std::env::var("RINHA_CONFIG") {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed("RINHA_").ignore(&["config"]));
+        figment = figment.merge(Env::prefixed("RINHA_").ignore(TOOLING_VARS));
         let process = ProcessEnv {
             rust_log: std::env::var("RUST_LOG").ok(),
             notify_socket: std::env::var("NOTIFY_SOCKET").ok(),
