@@ -1,0 +1,63 @@
+# The caps file (nix/caps.json) turned into systemd values, with builtins only.
+#
+# No nixpkgs `lib` here on purpose: the offline checks (tests/nix/check.sh) evaluate
+# this file with a bare `nix-instantiate --eval` and feed its output to
+# `systemd-analyze verify`, so the strings the NixOS module uses are the strings
+# that get verified. systemd silently ignores a malformed cap (`MemoryMax=90MB`,
+# `CPUQuota=45`), so the format is fixed here, in one place.
+#
+# Usage: `import ./caps.nix (builtins.fromJSON (builtins.readFile ./caps.json))`.
+caps:
+let
+  inherit (builtins) attrNames attrValues foldl' mapAttrs;
+
+  # CPUQuota is a percentage of one CPU: 250 millicores = "25%". Refuse values that
+  # would need a fraction, rather than silently rounding a cap away.
+  cpuQuota = name: millicores:
+    let pct = millicores / 10; in
+    if pct * 10 != millicores
+    then throw "caps.json: ${name}.cpu_millicores = ${toString millicores} is not a multiple of 10"
+    else if millicores <= 0
+    then throw "caps.json: ${name}.cpu_millicores must be positive"
+    else "${toString pct}%";
+
+  # MemoryMax takes base-1024 suffixes: "30M" is 30 MiB, the unit of the caps file.
+  memoryMax = name: mib:
+    if mib <= 0
+    then throw "caps.json: ${name}.memory_mib must be positive"
+    else "${toString mib}M";
+
+  unitCaps = name: c: {
+    CPUQuota = cpuQuota name c.cpu_millicores;
+    MemoryMax = memoryMax name c.memory_mib;
+    # No swap: a capped service that swaps is slower than one that is killed and restarted.
+    MemorySwapMax = "0";
+  };
+
+  sum = field: foldl' (acc: c: acc + c.${field}) 0 (attrValues caps.services);
+
+  total = {
+    cpu_millicores = sum "cpu_millicores";
+    memory_mib = sum "memory_mib";
+  };
+in
+{
+  inherit total;
+  inherit (caps) budget;
+
+  names = attrNames caps.services;
+
+  # Per service: { CPUQuota; MemoryMax; MemorySwapMax; } for `serviceConfig`.
+  units = mapAttrs unitCaps caps.services;
+
+  # The slice every service of the stack runs in: the whole budget, as one group cap.
+  slice = unitCaps "budget" caps.budget;
+
+  withinBudget =
+    total.cpu_millicores <= caps.budget.cpu_millicores
+    && total.memory_mib <= caps.budget.memory_mib;
+
+  # Redis `maxmemory` (its "mb" is MiB); kept below the container/unit cap so AOF
+  # rewrites and client buffers fit under it.
+  redisMaxmemory = "${toString caps.services.redis.maxmemory_mib}mb";
+}

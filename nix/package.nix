@@ -1,0 +1,56 @@
+# The rinha crate built with crane: dependencies once (buildDepsOnly), then the
+# workspace (buildPackage). Binaries: `rinha` (api|worker|all|migrate) and
+# `payment-processor` (the processor emulator).
+#
+# The sandbox has no network. Tests that need Redis or PostgreSQL find them through
+# the test helper's RINHA_REDIS_BIN / RINHA_PG_BINDIR, provided here from nixpkgs
+# (the sandbox builds as an nixbld user, so PostgreSQL's refusal to run as root does
+# not bite). The capped end-to-end run is not part of the build: it is the VM test.
+{ lib, craneLib, redis, postgresql_17 }:
+let
+  root = ../.;
+
+  # Cargo sources plus what the build reads with include_str!: migrations/.
+  src = lib.fileset.toSource {
+    inherit root;
+    fileset = lib.fileset.unions [
+      (craneLib.fileset.commonCargoSources root)
+      ../migrations
+    ];
+  };
+
+  commonArgs = {
+    inherit src;
+    strictDeps = true;
+    pname = "rinha";
+  };
+
+  cargoArtifacts = craneLib.buildDepsOnly commonArgs;
+
+  testArgs = {
+    nativeCheckInputs = [ redis postgresql_17 ];
+    RINHA_REDIS_BIN = lib.getExe' redis "redis-server";
+    RINHA_PG_BINDIR = "${lib.getBin postgresql_17}/bin";
+  };
+in
+{
+  inherit src cargoArtifacts;
+
+  # Tests run once, in checks.tests, not again in every package build.
+  rinha = craneLib.buildPackage (commonArgs // {
+    inherit cargoArtifacts;
+    doCheck = false;
+    meta.mainProgram = "rinha";
+  });
+
+  tests = craneLib.cargoTest (commonArgs // testArgs // {
+    inherit cargoArtifacts;
+  });
+
+  clippy = craneLib.cargoClippy (commonArgs // {
+    inherit cargoArtifacts;
+    cargoClippyExtraArgs = "--all-targets -- --deny warnings";
+  });
+
+  fmt = craneLib.cargoFmt { inherit src; };
+}

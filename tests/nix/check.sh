@@ -1,0 +1,374 @@
+#!/usr/bin/env bash
+# Offline checks of the Nix layer and the judges' compose file (run by `make test`).
+#
+# Nothing here builds with Nix (nixpkgs and the binary cache are out of reach); it checks
+# what can be checked without them: syntax, lints, formatting, the lock against the
+# flake, the caps arithmetic, the systemd values the module renders, the nginx config,
+# the PostgreSQL image entrypoint, the VM test script and the compose file.
+# Every check prints PASS/FAIL (SKIP when a tool it needs is absent); exit 1 on any FAIL.
+#
+# Installs what it needs, pinned and idempotently: nix-bin (Debian's 2.8.0, apt),
+# deadnix 1.3.1 and nixpkgs-fmt 1.3.0 (crates.io, into target/tools/cargo), pyflakes
+# (PyPI, into a venv under target/tools).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT" || exit 1
+TOOLS="$ROOT/target/tools"
+CARGO_TOOLS="$TOOLS/cargo/bin"
+PYFLAKES_VENV="$TOOLS/pyflakes-venv"
+PYFLAKES_VERSION=3.4.0
+export NIX_CONFIG=$'experimental-features = nix-command flakes\nbuild-users-group =\nsubstituters ='
+
+failures=0
+pass() { printf 'PASS %s\n' "$*"; }
+fail() { printf 'FAIL %s\n' "$*"; failures=$((failures + 1)); }
+skip() { printf 'SKIP %s\n' "$*"; }
+step() { printf '== %s\n' "$*"; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rinha-nix-check.XXXXXX")
+PG_PID=""
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup() {
+  if [ -n "$PG_PID" ]; then kill "$PG_PID" 2>/dev/null; wait "$PG_PID" 2>/dev/null; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+NIX_FILES=(flake.nix nix/*.nix)
+
+# ------------------------------------------------------------------ tools
+step "tools"
+if ! command -v nix-instantiate > /dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    echo "installing nix-bin (apt)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nix-bin > "$WORK/apt.log" 2>&1 \
+      || { DEBIAN_FRONTEND=noninteractive apt-get update -q > "$WORK/apt.log" 2>&1 \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nix-bin >> "$WORK/apt.log" 2>&1; } \
+      || tail -5 "$WORK/apt.log"
+  fi
+fi
+if [ ! -x "$CARGO_TOOLS/deadnix" ] || [ ! -x "$CARGO_TOOLS/nixpkgs-fmt" ]; then
+  echo "installing deadnix 1.3.1 and nixpkgs-fmt 1.3.0 (cargo, ~1 min)"
+  cargo install --quiet --locked deadnix@1.3.1 nixpkgs-fmt@1.3.0 --root "$TOOLS/cargo" > "$WORK/cargo.log" 2>&1 \
+    || tail -5 "$WORK/cargo.log"
+fi
+if [ ! -x "$PYFLAKES_VENV/bin/pyflakes" ]; then
+  echo "installing pyflakes $PYFLAKES_VERSION (venv)"
+  { python3 -m venv "$PYFLAKES_VENV" && "$PYFLAKES_VENV/bin/pip" install -q "pyflakes==$PYFLAKES_VERSION"; } \
+    > "$WORK/pip.log" 2>&1 || tail -5 "$WORK/pip.log"
+fi
+HAVE_NIX=0
+if command -v nix-instantiate > /dev/null; then
+  HAVE_NIX=1
+  echo "nix: $(nix --version 2>/dev/null)"
+else
+  fail "tools: nix-instantiate not available (apt-get install nix-bin failed)"
+fi
+
+# ------------------------------------------------------------------ parse / lint / format
+step "nix syntax, deadnix, nixpkgs-fmt"
+if [ "$HAVE_NIX" = 1 ]; then
+  for f in "${NIX_FILES[@]}"; do
+    if out=$(nix-instantiate --parse "$f" 2>&1 > /dev/null); then
+      pass "parse: $f"
+    else
+      fail "parse: $f: $out"
+    fi
+  done
+fi
+if [ -x "$CARGO_TOOLS/deadnix" ]; then
+  if out=$("$CARGO_TOOLS/deadnix" --fail "${NIX_FILES[@]}" 2>&1); then
+    pass "deadnix: no unused bindings in ${#NIX_FILES[@]} files"
+  else
+    fail "deadnix:"; printf '%s\n' "$out"
+  fi
+else
+  fail "deadnix: not installed"
+fi
+if [ -x "$CARGO_TOOLS/nixpkgs-fmt" ]; then
+  if out=$("$CARGO_TOOLS/nixpkgs-fmt" --check "${NIX_FILES[@]}" 2>&1); then
+    pass "nixpkgs-fmt: ${#NIX_FILES[@]} files formatted"
+  else
+    fail "nixpkgs-fmt (run: $CARGO_TOOLS/nixpkgs-fmt flake.nix nix/*.nix):"; printf '%s\n' "$out"
+  fi
+else
+  fail "nixpkgs-fmt: not installed"
+fi
+
+# ------------------------------------------------------------------ flake.lock
+step "flake.lock matches flake.nix (offline)"
+if [ "$HAVE_NIX" = 1 ]; then
+  # Flakes only see git-tracked files: check a copy of the tree (tracked + untracked,
+  # not ignored) committed to a throwaway repository.
+  copy="$WORK/flake"
+  mkdir -p "$copy"
+  git ls-files -z --cached --others --exclude-standard \
+    | while IFS= read -r -d '' path; do [ -e "$path" ] && printf '%s\0' "$path"; done \
+    | tar -c --null -T - -f - | tar -x -C "$copy" -f -
+  (cd "$copy" && git init -q && git add -A && git -c user.name=check -c user.email=check@localhost commit -qm check) \
+    > /dev/null 2>&1
+  if out=$(nix flake metadata --no-update-lock-file --json "$copy" 2>&1); then
+    summary=$(printf '%s' "$out" | python3 -c '
+import json, sys
+meta = json.load(sys.stdin)
+nodes = meta["locks"]["nodes"]
+print(", ".join(n + " " + nodes[n]["locked"]["rev"][:12] for n in sorted(nodes["root"]["inputs"])))
+')
+    pass "flake metadata --no-update-lock-file: lock complete and consistent ($summary)"
+  else
+    fail "flake metadata --no-update-lock-file: $(printf '%s' "$out" | tail -3)"
+  fi
+  # Negative control: a flake.nix the lock does not match must fail (it would need to re-lock).
+  sed -i 's|github:NixOS/nixpkgs/nixos-26.05|github:NixOS/nixpkgs/nixos-25.11|' "$copy/flake.nix"
+  (cd "$copy" && git -c user.name=check -c user.email=check@localhost commit -qam mismatch) > /dev/null 2>&1
+  if NIX_CONFIG="$NIX_CONFIG"$'\ndownload-attempts = 1' timeout 60 \
+    nix flake metadata --no-update-lock-file "$copy" > /dev/null 2>&1; then
+    fail "flake metadata: negative control (flake.nix changed, lock not) was accepted"
+  else
+    pass "flake metadata: negative control (nixpkgs ref changed in flake.nix only) is rejected"
+  fi
+fi
+
+# ------------------------------------------------------------------ caps
+step "caps budget (nix/caps.json, rendered by nix/caps.nix)"
+RENDERED="$WORK/caps-rendered.json"
+if [ "$HAVE_NIX" = 1 ] && nix-instantiate --eval --strict --json \
+  -E 'import ./nix/caps.nix (builtins.fromJSON (builtins.readFile ./nix/caps.json))' > "$RENDERED" 2> "$WORK/caps.err"; then
+  pass "caps.nix evaluates on caps.json"
+else
+  fail "caps.nix evaluates on caps.json: $(cat "$WORK/caps.err" 2>/dev/null)"
+  echo '{}' > "$RENDERED"
+fi
+python3 - "$RENDERED" <<'PY' || failures=$((failures + 1))
+import json, re, sys
+
+caps = json.load(open("nix/caps.json"))
+rendered = json.load(open(sys.argv[1]))
+budget, services = caps["budget"], caps["services"]
+bad = 0
+
+def report(ok, what):
+    global bad
+    print(("PASS " if ok else "FAIL ") + what)
+    bad += not ok
+
+for name, c in services.items():
+    report(isinstance(c.get("cpu_millicores"), int) and c["cpu_millicores"] > 0
+           and isinstance(c.get("memory_mib"), int) and c["memory_mib"] > 0,
+           f"caps: {name} has positive integer cpu_millicores/memory_mib")
+cpu = sum(c["cpu_millicores"] for c in services.values())
+mem = sum(c["memory_mib"] for c in services.values())
+report(cpu <= budget["cpu_millicores"], f"caps: CPU {cpu}m <= budget {budget['cpu_millicores']}m")
+report(mem <= budget["memory_mib"], f"caps: memory {mem} MiB <= budget {budget['memory_mib']} MiB")
+report(budget["cpu_millicores"] <= 1500 and budget["memory_mib"] <= 350,
+       "caps: budget within the contest's 1.5 CPU / 350 MB")
+for required in ("nginx", "api1", "api2", "worker", "redis", "postgres"):
+    report(required in services, f"caps: entry for {required}")
+r = services.get("redis", {})
+report(0 < r.get("maxmemory_mib", 0) < r.get("memory_mib", 0),
+       f"caps: redis maxmemory {r.get('maxmemory_mib')} MiB below its cap {r.get('memory_mib')} MiB")
+
+# The Nix rendering must agree with an independent one.
+units = rendered.get("units", {})
+for name, c in services.items():
+    want = {"CPUQuota": f"{c['cpu_millicores'] // 10}%", "MemoryMax": f"{c['memory_mib']}M", "MemorySwapMax": "0"}
+    report(units.get(name) == want and c["cpu_millicores"] % 10 == 0,
+           f"caps.nix: {name} -> {units.get(name)}")
+report(rendered.get("slice") == {"CPUQuota": f"{budget['cpu_millicores'] // 10}%",
+                                 "MemoryMax": f"{budget['memory_mib']}M", "MemorySwapMax": "0"},
+       f"caps.nix: rinha.slice -> {rendered.get('slice')}")
+report(rendered.get("withinBudget") is True, "caps.nix: withinBudget")
+report(rendered.get("redisMaxmemory") == f"{r.get('maxmemory_mib')}mb",
+       f"caps.nix: redis maxmemory -> {rendered.get('redisMaxmemory')}")
+sys.exit(1 if bad else 0)
+PY
+
+# ------------------------------------------------------------------ systemd units
+step "systemd-analyze verify on units rendered from the caps"
+if command -v systemd-analyze > /dev/null; then
+  units="$WORK/units"
+  mkdir -p "$units"
+  python3 - "$RENDERED" "$units" <<'PY'
+import json, sys
+rendered, out = json.load(open(sys.argv[1])), sys.argv[2]
+slice_caps = rendered["slice"]
+with open(f"{out}/rinha.slice", "w") as f:
+    f.write("[Unit]\nDescription=rinha stack (contest budget)\n\n[Slice]\n")
+    f.writelines(f"{k}={v}\n" for k, v in slice_caps.items())
+for name, caps in rendered["units"].items():
+    with open(f"{out}/rinha-{name}.service", "w") as f:
+        f.write(f"[Unit]\nDescription=rinha {name}\nAfter=rinha-migrate.service\n\n[Service]\n"
+                "Type=notify\nExecStart=/bin/true\nRestart=on-failure\nSlice=rinha.slice\n")
+        f.writelines(f"{k}={v}\n" for k, v in caps.items())
+with open(f"{out}/rinha-migrate.service", "w") as f:
+    f.write("[Unit]\nDescription=rinha migrate\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            "ExecStart=/bin/true\nSlice=rinha.slice\n")
+PY
+  verify() { (cd "$1" && systemd-analyze verify --man=no ./*.service ./*.slice 2>&1); }
+  out=$(verify "$units"); rc=$?
+  n=$(find "$units" -name '*.service' -o -name '*.slice' | wc -l)
+  if [ "$rc" = 0 ] && [ -z "$out" ]; then
+    pass "systemd-analyze verify: $n units, no warning ($(grep -h '^CPUQuota\|^MemoryMax=' "$units"/*.service | sort | uniq -c | tr -s ' ' | paste -sd, -))"
+  else
+    fail "systemd-analyze verify (rc $rc):"; printf '%s\n' "$out"
+  fi
+  # Negative control: the same verification must reject what systemd silently ignores.
+  bad="$WORK/units-bad"; mkdir -p "$bad"
+  printf '[Unit]\nDescription=x\n\n[Service]\nExecStart=/bin/true\nMemoryMax=90MB\nCPUQuota=45\n' > "$bad/bad.service"
+  printf '[Unit]\nDescription=s\n\n[Slice]\nMemoryMax=350M\n' > "$bad/ok.slice"
+  out=$(verify "$bad")
+  if printf '%s' "$out" | grep -q "90MB" && printf '%s' "$out" | grep -q "45"; then
+    pass "systemd-analyze verify: negative control (MemoryMax=90MB, CPUQuota=45) is reported"
+  else
+    fail "systemd-analyze verify: negative control not reported: $out"
+  fi
+else
+  skip "systemd-analyze not installed"
+fi
+
+# ------------------------------------------------------------------ nginx
+step "nginx config (nix/nginx.nix) with nginx -t"
+NGINX_BIN="${RINHA_NGINX_BIN:-$(command -v nginx || true)}"
+if [ "$HAVE_NIX" = 1 ] && [ -n "$NGINX_BIN" ] && [ -x "$NGINX_BIN" ]; then
+  ng="$WORK/nginx"; mkdir -p "$ng"
+  if nix-instantiate --eval --strict --json -E "(import ./nix/nginx.nix {
+        upstreams = [ \"unix:$ng/api1.sock\" \"unix:$ng/api2.sock\" ]; tmpDir = \"$ng\"; }).full" \
+      | python3 -c 'import json, sys; sys.stdout.write(json.load(sys.stdin))' > "$ng/nginx.conf" \
+    && out=$("$NGINX_BIN" -t -q -e stderr -c "$ng/nginx.conf" 2>&1); then
+    conf="$ng/nginx.conf"
+    missing=""
+    # shellcheck disable=SC2016  # literal nginx variables
+    for needle in 'listen 9999' 'proxy_set_header X-Arrival-Time $msec;' 'client_max_body_size 4k;' \
+      'return 413 '\''{"error":"payload_too_large"' 'keepalive 512;' 'proxy_set_header Connection "";' \
+      'proxy_buffering off;'; do
+      grep -qF -- "$needle" "$conf" || missing="$missing [$needle]"
+    done
+    if [ -z "$missing" ]; then
+      pass "nginx -t ($("$NGINX_BIN" -v 2>&1 | sed 's/.*: //')): rendered config valid; 9999, X-Arrival-Time \$msec, 4k + JSON 413, keepalive upstream"
+    else
+      fail "nginx config lacks:$missing"
+    fi
+  else
+    fail "nginx -t on the rendered config: $out"
+  fi
+else
+  skip "nginx -t (no nginx binary; set RINHA_NGINX_BIN)"
+fi
+
+# ------------------------------------------------------------------ PostgreSQL image entrypoint
+step "PostgreSQL image entrypoint (nix/postgres-entrypoint.sh) against local PostgreSQL 17"
+if out=$(bash -n nix/postgres-entrypoint.sh 2>&1); then pass "bash -n postgres-entrypoint.sh"; else fail "bash -n: $out"; fi
+if command -v shellcheck > /dev/null; then
+  if out=$(shellcheck -s bash tests/nix/check.sh nix/postgres-entrypoint.sh 2>&1); then
+    pass "shellcheck: check.sh, postgres-entrypoint.sh"
+  else
+    fail "shellcheck:"; printf '%s\n' "$out"
+  fi
+fi
+PG_BIN="${RINHA_PG_BINDIR:-$TOOLS/pg17/bin}"
+PSQL=$(command -v "$PG_BIN/psql" || command -v psql \
+  || find /usr/lib/postgresql -path '*/bin/psql' 2> /dev/null | sort | tail -1 || true)
+if [ -x "$PG_BIN/postgres" ] && "$PG_BIN/postgres" --version | grep -q ' 17\.' && [ "$(id -u)" = 0 ] \
+  && command -v setpriv > /dev/null; then
+  pg="$WORK/pg"; mkdir -p "$pg/data" "$pg/sock"; chmod 755 "$WORK" "$pg"; chmod 700 "$pg/data"
+  chown -R 65534:65534 "$pg"
+  { echo 'set -eu'; cat nix/postgres-entrypoint.sh; } > "$pg/entrypoint.sh"
+  port=$((20000 + RANDOM % 20000))
+  pg_start() {
+    setpriv --reuid=65534 --regid=65534 --clear-groups \
+      env -i PATH="$(cd "$PG_BIN" && pwd):/usr/bin:/bin" PGDATA="$pg/data" HOME="$pg" RINHA_DB_PASSWORD=s3cret \
+      bash "$pg/entrypoint.sh" -c listen_addresses=127.0.0.1 -c port="$port" \
+      -c unix_socket_directories="$pg/sock" -c shared_buffers=32MB >> "$pg/log" 2>&1 &
+    PG_PID=$!
+    for _ in $(seq 1 120); do
+      [ -S "$pg/sock/.s.PGSQL.$port" ] && grep -q "ready to accept connections" "$pg/log" && return 0
+      kill -0 "$PG_PID" 2> /dev/null || return 1
+      sleep 0.25
+    done
+    return 1
+  }
+  pg_stop() { kill "$PG_PID" 2> /dev/null; wait "$PG_PID" 2> /dev/null; PG_PID=""; }
+  if pg_start; then
+    detail="first start: initdb + role/database, server ready as uid 65534"
+    ok=1
+    if [ -n "$PSQL" ]; then
+      who=$(PGPASSWORD=s3cret PGCONNECT_TIMEOUT=5 "$PSQL" -h 127.0.0.1 -p "$port" -U rinha -d rinha -Atc \
+        'select current_user || $$/$$ || current_database()' 2>&1)
+      wrong=$(PGPASSWORD=nope PGCONNECT_TIMEOUT=5 "$PSQL" -h 127.0.0.1 -p "$port" -U rinha -d rinha -Atc 'select 1' 2>&1)
+      if [ "$who" = "rinha/rinha" ] && printf '%s' "$wrong" | grep -q "password authentication failed"; then
+        detail="$detail; TCP login rinha/rinha with the password (scram), wrong password refused"
+      else
+        ok=0; detail="$detail; login check failed: [$who] [$wrong]"
+      fi
+    fi
+    pg_stop
+    if [ "$ok" = 1 ] && pg_start; then
+      pg_stop
+      pass "postgres entrypoint: $detail; restart on existing data"
+    else
+      fail "postgres entrypoint: $detail"; tail -20 "$pg/log"
+    fi
+  else
+    fail "postgres entrypoint did not reach ready:"; tail -20 "$pg/log"
+  fi
+  pg_stop
+else
+  skip "postgres entrypoint run (needs root, setpriv and PostgreSQL 17 in \$RINHA_PG_BINDIR or target/tools/pg17)"
+fi
+
+# ------------------------------------------------------------------ VM test script
+step "VM test script (nix/vm-test.py) with pyflakes"
+if [ -x "$PYFLAKES_VENV/bin/pyflakes" ]; then
+  # The NixOS test driver defines these globals; declare them as it does.
+  { echo 'machine = start_all = subtest = None  # noqa: driver globals'; cat nix/vm-test.py; } > "$WORK/vm-test.py"
+  if out=$("$PYFLAKES_VENV/bin/pyflakes" "$WORK/vm-test.py" 2>&1) \
+    && out2=$("$PYFLAKES_VENV/bin/pyflakes" tests/nix/compose.py 2>&1); then
+    pass "pyflakes $PYFLAKES_VERSION: nix/vm-test.py (with the driver's globals), tests/nix/compose.py"
+  else
+    fail "pyflakes:"; printf '%s\n%s\n' "$out" "${out2:-}"
+  fi
+  if out=$(python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' nix/vm-test.py 2>&1); then
+    pass "python3 ast.parse: nix/vm-test.py"
+  else
+    fail "python3 ast.parse: $out"
+  fi
+else
+  fail "pyflakes: not installed"
+fi
+
+# ------------------------------------------------------------------ compose
+step "docker-compose.yml against the caps and the contest rules"
+if out=$(python3 tests/nix/compose.py check 2>&1); then
+  printf '%s\n' "$out"
+else
+  printf '%s\n' "$out"
+  failures=$((failures + 1))
+fi
+# Negative controls: the rule check must catch what the contest forbids.
+controls=(
+  's/memory: "150M"/memory: "250M"/'
+  's/    platform: "linux\/amd64"/    privileged: true\n    platform: "linux\/amd64"/'
+  's/      - "9999:9999"/      - "8080:9999"/'
+  's/    external: true/    driver: "bridge"/'
+  's/condition: "service_completed_successfully"/condition: "service_started"/'
+)
+for c in "${controls[@]}"; do
+  sed "$c" docker-compose.yml > "$WORK/compose-bad.yml"
+  if cmp -s docker-compose.yml "$WORK/compose-bad.yml"; then
+    fail "compose negative control did not apply: $c"
+  elif python3 tests/nix/compose.py check -f "$WORK/compose-bad.yml" > "$WORK/compose-bad.out" 2>&1; then
+    fail "compose rule check accepted a broken file ($c)"
+  else
+    pass "compose rule check rejects: $c ($(grep '^FAIL' "$WORK/compose-bad.out" | grep -v 'is what' | head -1 || true))"
+  fi
+done
+
+# ------------------------------------------------------------------ done
+echo
+if [ "$failures" = 0 ]; then
+  echo "nix checks: all passed"
+  exit 0
+fi
+echo "nix checks: $failures failed"
+exit 1
