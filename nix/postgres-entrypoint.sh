@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Entrypoint of the PostgreSQL 17 image (nix/images.nix prepends `set -eu` and a PATH
 # holding the server's binaries). First start: initdb, then a password-authenticated
 # `rinha` role owning database `rinha`, created in single-user mode before anything

@@ -1,0 +1,198 @@
+"""`make bench`: our capped stack under the offline official scenario, then the floor, then the table.
+
+Why the floor: on a 2-core machine shared with k6 the absolute p99 says little; nginx alone under the
+same cap answering constants, hit by the same script with the same emulators, is the best this machine
+can do, and our p99 minus that p99 ("overhead") is what we steer by.
+
+Results go to target/bench/<UTC time>/ (run-N/ and floor-N/ with score.json, k6-extra.json,
+report.html, k6.log, logs/), plus table.txt and the top-level score.json/report.html of the median run;
+target/bench/latest points at the newest. Exit 0 unless the infrastructure failed or a lag was negative.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import control
+import k6run
+import layout
+
+SERVICES = ("nginx", "api1", "api2", "worker", "redis", "postgres", "load (k6+emulators)")
+
+
+def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
+    """up → k6 → (stack: wait for the queue to drain) → counters and logs → down. Always leaves it down."""
+    t0 = time.monotonic()
+    run_dir = control.up(emulators=True, purge=True, mode=mode, fees=fees)
+    print(f"[bench] {label}: stack up in {time.monotonic() - t0:.1f} s", flush=True)
+    row: dict = {"label": label, "mode": mode}
+    try:
+        res = k6run.run(out, label)
+        row.update(ok=res.ok, official=res.official, extra=res.extra)
+        if res.ok and mode == "stack":
+            print(f"[bench] {label}: waiting for the queue to drain (≤ {k6run.DRAIN_TIMEOUT_S:.0f} s)", flush=True)
+            lag, secs = k6run.lag_drained(int(res.extra.get("posts_ok") or 0))
+            row["lag_drained"] = lag
+            print(f"[bench] {label}: lag_drained {lag} after {secs:.1f} s", flush=True)
+        row["services"] = control.service_stats(run_dir)
+        row["uncapped"] = (control.read_state(run_dir) or {}).get("uncapped")
+    finally:
+        shutil.copytree(run_dir / "logs", out / "logs", dirs_exist_ok=True)
+        for name in ("stack.json", "state.json", "nginx.conf"):
+            if (run_dir / name).exists():
+                shutil.copy(run_dir / name, out / name)
+        control.down(quiet=True)
+    (out / "row.json").write_text(json.dumps(row, indent=2, default=str) + "\n")
+    return row
+
+
+# -- reading a run ---------------------------------------------------------------------------------------
+def metrics(row: dict) -> dict:
+    """The table's numbers from one run (None where unknown)."""
+    o, x = row.get("official", {}), row.get("extra", {})
+    p99 = x.get("p99_ms")
+    if p99 is None and isinstance(o.get("p99", {}).get("valor"), str):
+        p99 = float(o["p99"]["valor"].rstrip("ms"))
+    return {
+        "score": o.get("total_liquido"),
+        "p99 (ms)": p99,
+        "p99_backend (ms)": x.get("p99_backend_ms"),
+        "bonus (%)": x.get("bonus_pct"),
+        "inconsistencies": x.get("inconsistencies"),
+        "lag": o.get("lag", {}).get("lag", x.get("lag")),
+        "lag_drained": row.get("lag_drained"),
+        "default": o.get("pagamentos_realizados_default", {}).get("num_pagamentos"),
+        "fallback": o.get("pagamentos_realizados_fallback", {}).get("num_pagamentos"),
+        "failed POSTs": x.get("posts_failed"),
+        "audits non-empty": None if x.get("audits_total") is None else f"{x.get('audits_nonempty')}/{x.get('audits_total')}",
+    }
+
+
+def median(values: list):
+    nums = [v for v in values if isinstance(v, (int, float))]
+    return statistics.median(nums) if nums else None
+
+
+def fmt(v, digits: int = 2) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def table(rows: list[dict], floors: list[dict]) -> str:
+    """The bench table: one column per run, the median when RUNS > 1, the floor; then per service."""
+    ms = [metrics(r) for r in rows]
+    fs = [metrics(f) for f in floors]
+    cols = [r["label"] for r in rows] + (["median"] if len(rows) > 1 else []) + ["floor"]
+    lines = [f"{'':<22}" + "".join(f"{c:>14}" for c in cols)]
+    for key in ms[0]:
+        vals = [m[key] for m in ms]
+        if len(rows) > 1:
+            vals.append(median(vals))
+        vals.append(median([f[key] for f in fs]) if key in ("p99 (ms)", "p99_backend (ms)") else None)
+        lines.append(f"{key:<22}" + "".join(f"{fmt(v):>14}" for v in vals))
+    floor_p99 = median([f["p99 (ms)"] for f in fs])
+    floor_be = median([f["p99_backend (ms)"] for f in fs])
+    for key, floor in (("p99 (ms)", floor_p99), ("p99_backend (ms)", floor_be)):
+        vals = [None if m[key] is None or floor is None else m[key] - floor for m in ms]
+        if len(rows) > 1:
+            vals.append(median(vals))
+        name = "overhead p99" if key == "p99 (ms)" else "overhead p99_backend"
+        lines.append(f"{name:<22}" + "".join(f"{fmt(v, 3):>14}" for v in vals))
+    lines.append("")
+    lines.append("per service (" + ("max peak / median CPU and throttles / total restarts over runs" if len(rows) > 1
+                                    else rows[0]["label"]) + "; caps from nix/caps.json)")
+    lines.append(f"{'service':<22}{'peak MiB':>10}{'cap MiB':>9}{'CPU s':>9}{'cap mCPU':>10}{'throttled':>11}{'restarts':>10}")
+    import caps as caps_mod
+
+    caps = caps_mod.load()
+    for name in SERVICES:
+        stats = [r.get("services", {}).get(name) for r in rows]
+        stats = [s for s in stats if s]
+        if not stats:
+            continue
+        peaks = [s["memory_peak_bytes"] for s in stats if s.get("memory_peak_bytes") is not None]
+        cap = caps.get(name)
+        restarts = [s["restarts"] for s in stats if s.get("restarts") is not None]
+        lines.append(
+            f"{name:<22}{fmt(max(peaks) / 2**20 if peaks else None, 1):>10}{fmt(cap.memory_mib if cap else None):>9}"
+            f"{fmt(median([s.get('cpu_seconds') for s in stats])):>9}{fmt(cap.cpu_millicores if cap else None):>10}"
+            f"{fmt(median([s.get('nr_throttled') for s in stats])):>11}{fmt(sum(restarts) if restarts else None):>10}")
+    floor_stats = [f.get("services", {}).get("nginx") for f in floors if f.get("services", {}).get("nginx")]
+    if floor_stats:
+        lines.append(f"{'nginx (floor)':<22}{fmt(max(s['memory_peak_bytes'] or 0 for s in floor_stats) / 2**20, 1):>10}"
+                     f"{'':>9}{fmt(median([s.get('cpu_seconds') for s in floor_stats])):>9}{'':>10}"
+                     f"{fmt(median([s.get('nr_throttled') for s in floor_stats])):>11}")
+    if any(r.get("uncapped") for r in rows + floors):
+        lines.append("")
+        lines.append("!!! UNCAPPED: these runs had no CPU/memory caps; numbers are not comparable !!!")
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    """One line about where this ran: the table means little without it."""
+    try:
+        model = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                     if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        model = "unknown CPU"
+    return f"{os.uname().nodename}: {os.cpu_count()} CPUs ({model}), Linux {os.uname().release}"
+
+
+def pick_median_run(rows: list[dict]) -> dict:
+    scored = sorted((r for r in rows if r.get("ok")), key=lambda r: r["official"].get("total_liquido") or 0)
+    return scored[len(scored) // 2] if scored else rows[0]
+
+
+def main() -> int:
+    runs = int(os.environ.get("RUNS") or 1)
+    sched_name = os.environ.get("SCHEDULE") or "published"
+    fees = k6run.schedule(sched_name)["fees"]
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    root = layout.TARGET / "bench" / stamp
+    root.mkdir(parents=True)
+    latest = layout.TARGET / "bench" / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(stamp)
+    print(f"[bench] {runs} run(s) of schedule {sched_name} + floor → {root}", flush=True)
+    rows, floors, failed = [], [], []
+    t0 = time.monotonic()
+    for i in range(1, runs + 1):
+        for mode, label, bucket in (("stack", f"run-{i}", rows), ("floor", f"floor-{i}", floors)):
+            try:
+                row = one_run(root / label, label, mode, fees)
+            except control.UpError as exc:
+                print(f"[bench] {label}: up failed: {exc}", file=sys.stderr, flush=True)
+                row = {"label": label, "mode": mode, "ok": False}
+            if not row.get("ok"):
+                failed.append(label)
+            bucket.append(row)
+            print(f"[bench] {label} finished (+{time.monotonic() - t0:.0f} s total)", flush=True)
+    text = f"rinha-rs bench {stamp} · schedule {sched_name} · {machine()}\n\n" + table(rows, floors)
+    (root / "table.txt").write_text(text)
+    best = pick_median_run(rows)
+    for name in ("score.json", "report.html", "k6-extra.json"):
+        src = root / best["label"] / name
+        if src.exists():
+            shutil.copy(src, root / name)
+    if (root / best["label"] / "logs").exists():
+        (root / "logs").symlink_to(Path(best["label"]) / "logs")
+    print("\n" + text, flush=True)
+    print(f"[bench] results: {root} (target/bench/latest)", flush=True)
+    negative = [r["label"] for r in rows if isinstance(metrics(r)["lag"], (int, float)) and metrics(r)["lag"] < 0]
+    if failed:
+        print(f"[bench] FAILED: infrastructure failed for {', '.join(failed)}", file=sys.stderr)
+    if negative:
+        print(f"[bench] FAILED: negative lag (disqualifying) in {', '.join(negative)}", file=sys.stderr)
+    return 1 if failed or negative else 0

@@ -1,0 +1,204 @@
+"""What the native stack runs: each service's command line, environment, cap, readiness probe and order.
+
+The options a stack was started with are frozen in `<run dir>/stack.json` by `up`, so the background
+supervisor, `down`, `status` and the bench all see the same wiring without re-reading the caller's env.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import probe
+from layout import NGINX_DIR
+
+# Environment keys that configure this runner, not the service: never handed to `rinha`, whose
+# configuration layer may reject unknown RINHA_* keys.
+RUNNER_KEYS = {
+    "RINHA_RUN_DIR", "RINHA_BIN", "RINHA_PROCESSOR_BIN", "RINHA_USER", "RINHA_PG_BINDIR", "RINHA_REDIS_BIN",
+    "RINHA_NGINX_BIN", "RINHA_UNCAPPED", "RINHA_CGROUP_NAME",
+}
+# The wiring between our own processes; set by the runner, so a caller's value is overridden.
+WIRING_KEYS = {"RINHA_LISTEN", "RINHA_WORKER_LISTEN", "RINHA_REDIS_URL", "RINHA_POSTGRES_URL"}
+
+PG_ROLE = "rinha"  # the database role and database name (initdb -U), independent of the OS account
+PG_DB = "rinha"
+EMULATOR_TOKEN = "123"
+DEFAULT_FEES = {"default": "0.05", "fallback": "0.15"}
+EMULATORS = (("processor-default", "127.0.0.1:8001", "default"), ("processor-fallback", "127.0.0.1:8002", "fallback"))
+LOAD_GROUP = "load"  # k6 and the emulators: measured, never capped (they stand for the judge's machine)
+
+
+@dataclass
+class Service:
+    """One long-running process the supervisor keeps alive."""
+
+    name: str  # also its log file name
+    argv: list[str]
+    ready: Callable[[], bool]
+    group: str  # cgroup it runs in
+    cap: str | None  # key in nix/caps.json; None: measured but uncapped
+    env: dict = field(default_factory=dict)
+    stop_signal: int = signal.SIGTERM
+    as_root: bool = False  # nginx's master stays root so that `user` can drop its workers
+    sockets: list[str] = field(default_factory=list)  # stale sockets make bind() fail: removed first
+
+
+@dataclass
+class Options:
+    """Everything `up` decided; saved as stack.json in the run dir."""
+
+    run_dir: str
+    mode: str  # "stack" (the product) or "floor" (nginx alone answering constants)
+    emulators: bool
+    purge: bool
+    keep_state: bool
+    user: dict  # name, uid, gid
+    tools: dict  # pg_bindir, redis, nginx, rinha, processor
+    service_env: dict  # the caller's RINHA_* configuration, passed through
+    redis_maxmemory_mib: int
+    fees: dict = field(default_factory=lambda: dict(DEFAULT_FEES))  # emulators' fees (the schedule's)
+    delegated: bool = False
+
+    def save(self) -> None:
+        Path(self.run_dir, "stack.json").write_text(json.dumps(self.__dict__, indent=2) + "\n")
+
+    @staticmethod
+    def load(run_dir: Path) -> "Options":
+        return Options(**json.loads((run_dir / "stack.json").read_text()))
+
+
+def caller_service_env(environ: dict, fees: dict | None = None) -> dict:
+    """The caller's service configuration (RINHA_* minus runner and wiring keys, plus RUST_LOG).
+
+    With emulators the service must route on the fees the emulators charge (the schedule's), unless the
+    caller set them explicitly.
+    """
+    env = {k: v for k, v in environ.items()
+           if k.startswith("RINHA_") and k not in RUNNER_KEYS and k not in WIRING_KEYS}
+    if fees:
+        env.setdefault("RINHA_DEFAULT_FEE", fees["default"])
+        env.setdefault("RINHA_FALLBACK_FEE", fees["fallback"])
+    for k in ("RUST_LOG", "RUST_BACKTRACE"):
+        if k in environ:
+            env[k] = environ[k]
+    return env
+
+
+def base_env() -> dict:
+    """A small, predictable environment for every child: no secrets or terminal state leak in."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "TZ": "UTC", "HOME": "/nonexistent", "NO_COLOR": "1"}
+
+
+def rinha_env(opts: Options) -> dict:
+    """The environment every `rinha` role shares: the caller's config plus sockets in the run dir."""
+    rd = opts.run_dir
+    env = base_env()
+    env.update(opts.service_env)
+    env.update({
+        "RINHA_REDIS_URL": f"redis+unix://{rd}/redis.sock",
+        "RINHA_POSTGRES_URL": f"host={rd} user={PG_ROLE} dbname={PG_DB}",
+    })
+    if opts.purge:
+        env["RINHA_PURGE_ENABLED"] = "true"
+    env.setdefault("RUST_BACKTRACE", "1")
+    return env
+
+
+def postgres_argv(opts: Options) -> list[str]:
+    """postgres in the foreground (the supervisor owns the postmaster's pid), sockets only, sized for its cap."""
+    return [
+        str(Path(opts.tools["pg_bindir"]) / "postgres"), "-D", f"{opts.run_dir}/pg", "-k", opts.run_dir,
+        "-c", "listen_addresses=", "-c", "unix_socket_permissions=0700", "-c", "shared_buffers=32MB",
+        "-c", "max_connections=40", "-c", "huge_pages=off", "-c", "logging_collector=off",
+    ]
+
+
+def redis_argv(opts: Options) -> list[str]:
+    """redis-server with the durability every deployment uses: AOF fsynced every second, no eviction."""
+    return [
+        opts.tools["redis"], "--port", "0", "--unixsocket", f"{opts.run_dir}/redis.sock",
+        "--unixsocketperm", "700", "--dir", f"{opts.run_dir}/redis", "--appendonly", "yes",
+        "--appendfsync", "everysec", "--save", "", "--maxmemory", f"{opts.redis_maxmemory_mib}mb",
+        "--maxmemory-policy", "noeviction", "--daemonize", "no", "--logfile", "",
+    ]
+
+
+def nginx_conf_name(opts: Options) -> str:
+    return "floor.conf" if opts.mode == "floor" else "nginx.conf"
+
+
+def render_nginx(opts: Options) -> Path:
+    """Fill the template for this run dir and user; nginx has no env expansion, so the runner does it."""
+    template = (NGINX_DIR / f"{nginx_conf_name(opts)}.template").read_text()
+    user_line = f"user {opts.user['name']};" if os.geteuid() == 0 else "# not root: workers run as the caller"
+    text = template.replace("@RUN_DIR@", opts.run_dir).replace("@USER_DIRECTIVE@", user_line)
+    out = Path(opts.run_dir, "nginx.conf")
+    out.write_text(text)
+    return out
+
+
+def nginx_argv(opts: Options) -> list[str]:
+    rd = opts.run_dir
+    # -e: nginx opens its compiled-in error log before reading the config; point it into the run dir.
+    return [opts.tools["nginx"], "-p", f"{rd}/nginx/", "-e", f"{rd}/logs/nginx-error.log", "-c", f"{rd}/nginx.conf"]
+
+
+def emulator_services(opts: Options) -> list[Service]:
+    out = []
+    for name, addr, which in EMULATORS:
+        out.append(Service(
+            name=name, group=LOAD_GROUP, cap=None, env=base_env() | {"RUST_LOG": "warn"},
+            argv=[opts.tools["processor"], "--listen", addr, "--fee", opts.fees[which], "--token", EMULATOR_TOKEN],
+            ready=lambda a=addr: probe.http_ok(a, "/admin/payments-summary", {"X-Rinha-Token": EMULATOR_TOKEN}),
+        ))
+    return out
+
+
+def phases(opts: Options) -> list[list[Service]]:
+    """Services in start order; each phase waits until the previous one answers its readiness probe."""
+    rd = opts.run_dir
+    nginx = Service(name="nginx", group="nginx", cap="nginx", argv=nginx_argv(opts), env=base_env(),
+                    as_root=os.geteuid() == 0, stop_signal=signal.SIGTERM,
+                    ready=lambda: probe.http_ok("127.0.0.1:9999", "/payments-summary"))
+    out: list[list[Service]] = []
+    if opts.emulators:
+        out.append(emulator_services(opts))
+    if opts.mode == "floor":
+        out.append([nginx])
+        return out
+    rinha = opts.tools["rinha"]
+    env = rinha_env(opts)
+    out.append([Service(name="postgres", group="postgres", cap="postgres", argv=postgres_argv(opts),
+                        env=base_env(), stop_signal=signal.SIGINT,  # SIGINT = PostgreSQL's fast shutdown
+                        ready=lambda: probe.postgres_ready(rd, PG_ROLE, PG_DB))])
+    out.append([Service(name="redis", group="redis", cap="redis", argv=redis_argv(opts), env=base_env(),
+                        sockets=[f"{rd}/redis.sock"], ready=lambda: probe.redis_ping(f"{rd}/redis.sock"))])
+    out.append([Service(name="worker", group="worker", cap="worker", argv=[rinha, "worker"],
+                        env=env | {"RINHA_WORKER_LISTEN": f"unix:{rd}/worker.sock"}, sockets=[f"{rd}/worker.sock"],
+                        ready=lambda: probe.http_ok(f"unix:{rd}/worker.sock", "/healthz"))])
+    apis = []
+    for name in ("api1", "api2"):
+        sock = f"{rd}/{name}.sock"
+        apis.append(Service(name=name, group=name, cap=name, argv=[rinha, "api"],
+                            env=env | {"RINHA_LISTEN": f"unix:{sock}"}, sockets=[sock],
+                            ready=lambda s=sock: probe.http_ok(f"unix:{s}", "/healthz")))
+    out.append(apis)
+    out.append([nginx])
+    return out
+
+
+def all_services(opts: Options) -> list[Service]:
+    return [svc for phase in phases(opts) for svc in phase]
+
+
+def groups(opts: Options) -> dict[str, str | None]:
+    """cgroup name → caps key (None = uncapped), for every group this stack uses."""
+    out = {svc.group: svc.cap for svc in all_services(opts)}
+    out.setdefault(LOAD_GROUP, None)  # k6 joins it even when the emulators are external
+    return out

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""The native stack runner behind `make up|down|status|bench|test` (Python 3 standard library only).
+
+    stack.py up [--emulators] [--purge] [--keep-state] [--floor]
+    stack.py down | status
+    stack.py bench            # SCHEDULE, RUNS, MAX_REQUESTS, TIME_SCALE from the environment
+    stack.py e2e              # the end-to-end part of `make test`
+    stack.py test             # every step of `make test`, with timings and "N passed, M failed"
+    stack.py supervise RUNDIR # internal: the background supervisor `up` starts
+
+Flags default from the environment the Makefile exports (EMULATORS=1, KEEP_STATE=1, PURGE=1), so
+`make up EMULATORS=1` and `stack.py up --emulators` mean the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import layout  # noqa: E402
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="stack.py", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="start the capped, supervised stack; 0 once ready")
+    p_up.add_argument("--emulators", action="store_true", default=env_flag("EMULATORS"))
+    p_up.add_argument("--purge", action="store_true", default=env_flag("PURGE"))
+    p_up.add_argument("--keep-state", action="store_true", default=env_flag("KEEP_STATE"))
+    p_up.add_argument("--floor", action="store_true", help="nginx alone answering constants (the bench floor)")
+    sub.add_parser("down", help="stop everything `up` started; idempotent")
+    sub.add_parser("status", help="processes, readiness, restarts and cgroup counters")
+    sub.add_parser("bench", help="the benchmark: our stack, then the floor; prints the table")
+    sub.add_parser("e2e", help="the end-to-end check of `make test`")
+    sub.add_parser("test", help="every step of `make test`")
+    p_sup = sub.add_parser("supervise", help=argparse.SUPPRESS)
+    p_sup.add_argument("run_dir", type=Path)
+    args = parser.parse_args(argv)
+
+    layout.load_tools_env()
+    if args.cmd == "supervise":
+        import supervisor
+
+        return supervisor.main(args.run_dir)
+
+    import control
+
+    try:
+        if args.cmd == "up":
+            fees = None
+            if args.emulators and os.environ.get("SCHEDULE"):  # emulators charge the schedule's fees
+                import k6run
+
+                fees = k6run.schedule(os.environ["SCHEDULE"])["fees"]
+            control.up(emulators=args.emulators, purge=args.purge, keep_state=args.keep_state,
+                       mode="floor" if args.floor else "stack", fees=fees)
+            return 0
+        if args.cmd == "down":
+            control.down()
+            return 0
+        if args.cmd == "status":
+            return control.status()
+        if args.cmd == "bench":
+            import bench
+
+            return bench.main()
+        if args.cmd == "e2e":
+            import e2e
+
+            return e2e.main()
+        if args.cmd == "test":
+            import testsuite
+
+            return testsuite.main()
+    except control.UpError as exc:
+        print(f"[stack] up failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        control.down(quiet=True)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

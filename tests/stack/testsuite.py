@@ -1,0 +1,80 @@
+"""`make test`: every check, each timed, then one line `make test: N passed, M failed` (CI reads it).
+
+Steps run in order and a failure does not stop the later ones (one run shows everything that is wrong),
+except that the end-to-end run needs the release binaries, so it is skipped (counted as failed) when the
+build fails. One build profile, release, serves both `cargo test` and the end-to-end run, so CI compiles
+the dependency tree once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import layout
+
+
+def shell_scripts() -> list[str]:
+    """The repository's shell scripts (tracked or not), for shellcheck; target/ and .git are skipped."""
+    found = []
+    for path in layout.REPO.rglob("*"):
+        rel = path.relative_to(layout.REPO)
+        if {"target", ".git", "node_modules", "result"} & set(rel.parts) or not path.is_file():
+            continue
+        if path.suffix in (".sh", ".bash"):
+            found.append(str(rel))
+        elif path.suffix == "" and path.stat().st_size < 200_000:
+            with open(path, "rb") as f:
+                first = f.readline(100)
+            if first.startswith(b"#!") and b"sh" in first and b"python" not in first:
+                found.append(str(rel))
+    return sorted(found)
+
+
+def steps() -> list[tuple[str, list[str] | None]]:
+    """(name, argv); argv None means 'skip with a reason' and is handled by the caller."""
+    py = sys.executable
+    out: list[tuple[str, list[str] | None]] = [
+        ("cargo fmt --check", ["cargo", "fmt", "--all", "--", "--check"]),
+        ("cargo clippy -D warnings", ["cargo", "clippy", "--release", "--all-targets", "--", "-D", "warnings"]),
+        ("cargo test --release", ["cargo", "test", "--release"]),
+        ("cargo build --release --bins", ["cargo", "build", "--release", "--bins"]),
+    ]
+    if (layout.REPO / "tests" / "nix" / "check.sh").exists():
+        out.append(("nix offline checks", ["bash", "tests/nix/check.sh"]))
+    scripts = shell_scripts()
+    if scripts:
+        out.append(("shellcheck", ["shellcheck", "--external-sources", *scripts]))
+    out.append(("python runner compiles", [py, "-m", "py_compile", *map(str, Path(__file__).parent.glob("*.py"))]))
+    out.append(("end-to-end (make up + k6 + make down)", [py, str(Path(__file__).with_name("stack.py")), "e2e"]))
+    return out
+
+
+def main() -> int:
+    os.environ.setdefault("CARGO_TERM_COLOR", "never")
+    results: list[tuple[str, bool, float]] = []
+    built = True
+    t_all = time.monotonic()
+    for name, argv in steps():
+        if name.startswith("end-to-end") and not built:
+            print(f"\n=== {name}: SKIPPED (release build failed)", flush=True)
+            results.append((name, False, 0.0))
+            continue
+        print(f"\n=== {name}: {' '.join(argv)}", flush=True)
+        t0 = time.monotonic()
+        rc = subprocess.run(argv, cwd=layout.REPO, stdin=subprocess.DEVNULL).returncode
+        secs = time.monotonic() - t0
+        ok = rc == 0
+        if name.startswith("cargo build"):
+            built = ok
+        print(f"=== {name}: {'ok' if ok else f'FAILED (exit {rc})'} in {secs:.0f} s", flush=True)
+        results.append((name, ok, secs))
+    print("\nmake test summary:")
+    for name, ok, secs in results:
+        print(f"  {'PASS' if ok else 'FAIL'}  {secs:6.0f} s  {name}")
+    failed = sum(1 for _, ok, _ in results if not ok)
+    print(f"make test: {len(results) - failed} passed, {failed} failed ({time.monotonic() - t_all:.0f} s)", flush=True)
+    return 1 if failed else 0
