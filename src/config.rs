@@ -52,6 +52,9 @@ pub struct Settings {
     pub reclaim_idle: Duration,
     pub unknown_grace: Duration,
     pub health_poll_interval: Duration,
+    /// Tokio worker threads; `None` lets the role choose (one for `api`: under a fraction of a
+    /// CPU, a second thread only adds hand-offs between threads).
+    pub runtime_threads: Option<usize>,
     pub process: ProcessEnv,
 }
 
@@ -104,6 +107,7 @@ struct RawSettings {
     reclaim_idle_ms: Option<u64>,
     unknown_grace_ms: Option<u64>,
     health_poll_interval_ms: u64,
+    runtime_threads: Option<usize>,
 }
 
 impl Default for RawSettings {
@@ -128,7 +132,8 @@ impl Default for RawSettings {
             max_inflight: 600,
             reclaim_idle_ms: None,
             unknown_grace_ms: None,
-            health_poll_interval_ms: 5_000,
+            health_poll_interval_ms: 5_200,
+            runtime_threads: None,
         }
     }
 }
@@ -272,6 +277,7 @@ impl Settings {
                 .map(Duration::from_millis)
                 .unwrap_or(processor_timeout * 2),
             health_poll_interval: positive("health_poll_interval_ms", raw.health_poll_interval_ms)?,
+            runtime_threads: raw.runtime_threads.filter(|&n| n > 0),
             process,
         })
     }

@@ -26,11 +26,20 @@ fn main() -> ExitCode {
         }
     };
     rinha::telemetry::init(&settings.process);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let threads = settings
+        .runtime_threads
+        .unwrap_or(if role == Role::Api { 1 } else { 2 });
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .expect("tokio runtime");
     match runtime.block_on(startup::run(role, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
