@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::decimal::{CutOff, Decimal, Scaled};
+
 /// The largest amount accepted: 1,000,000,000.00.
 pub const MAX_AMOUNT_CENTS: i64 = 100_000_000_000;
 
@@ -43,36 +45,14 @@ impl Amount {
     /// 400 (wrong JSON type); a number that breaks a business rule maps to 422. Trailing zeros do
     /// not count as precision: `19.900` is exactly 1990 cents.
     pub fn parse_json_number(text: &str) -> Result<Self, AmountError> {
-        let number = JsonNumber::parse(text.trim()).ok_or(AmountError::NotANumber)?;
-        let digits = number.digits.trim_start_matches('0');
-        if digits.is_empty() || number.negative {
+        let number = Decimal::parse(text.trim()).ok_or(AmountError::NotANumber)?;
+        if number.digits.is_empty() || number.negative {
             return Err(AmountError::NotPositive);
         }
-        // value = digits × 10^exponent, so cents = digits × 10^(exponent + 2).
-        let shift = number.exponent + 2;
-        let cents_digits: String = if shift >= 0 {
-            if digits.len() as i64 + shift > 13 {
-                return Err(AmountError::TooLarge);
-            }
-            let mut s = digits.to_owned();
-            s.extend(std::iter::repeat_n('0', shift as usize));
-            s
-        } else {
-            let cut = (-shift) as usize;
-            let (kept, dropped) = if cut >= digits.len() {
-                ("", digits)
-            } else {
-                digits.split_at(digits.len() - cut)
-            };
-            if dropped.bytes().any(|b| b != b'0') {
-                return Err(AmountError::TooPrecise);
-            }
-            if kept.len() > 13 {
-                return Err(AmountError::TooLarge);
-            }
-            kept.to_owned()
-        };
-        let cents: i64 = cents_digits.parse().map_err(|_| AmountError::TooLarge)?;
+        if number.cut_off(2) != CutOff::Nothing {
+            return Err(AmountError::TooPrecise);
+        }
+        let cents = number.truncated(2).ok_or(AmountError::TooLarge)?;
         Self::from_cents(cents)
     }
 
@@ -84,96 +64,12 @@ impl Amount {
 
 /// Writes cents as a decimal with exactly two places, e.g. `1990` → `19.90`.
 pub fn write_cents(f: &mut impl fmt::Write, cents: i64) -> fmt::Result {
-    let sign = if cents < 0 { "-" } else { "" };
-    let abs = cents.unsigned_abs();
-    write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    write!(f, "{}", Scaled::cents(cents))
 }
 
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_cents(f, self.0)
-    }
-}
-
-/// The pieces of a JSON number literal (RFC 8259 grammar), kept as text.
-struct JsonNumber<'a> {
-    negative: bool,
-    /// Integer and fraction digits concatenated.
-    digits: String,
-    /// Power of ten to apply to `digits`.
-    exponent: i64,
-    _text: &'a str,
-}
-
-impl<'a> JsonNumber<'a> {
-    fn parse(text: &'a str) -> Option<Self> {
-        let bytes = text.as_bytes();
-        let mut i = 0;
-        let negative = bytes.first() == Some(&b'-');
-        if negative {
-            i += 1;
-        }
-        let int_start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        let int_part = &text[int_start..i];
-        if int_part.is_empty() || (int_part.len() > 1 && int_part.starts_with('0')) {
-            return None;
-        }
-        let mut frac_part = "";
-        if bytes.get(i) == Some(&b'.') {
-            let start = i + 1;
-            i = start;
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            frac_part = &text[start..i];
-            if frac_part.is_empty() {
-                return None;
-            }
-        }
-        let mut exponent: i64 = 0;
-        if matches!(bytes.get(i), Some(b'e' | b'E')) {
-            i += 1;
-            let exp_negative = match bytes.get(i) {
-                Some(b'-') => {
-                    i += 1;
-                    true
-                }
-                Some(b'+') => {
-                    i += 1;
-                    false
-                }
-                _ => false,
-            };
-            let start = i;
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            let exp_text = &text[start..i];
-            if exp_text.is_empty() {
-                return None;
-            }
-            // Exponents this large are either zero-padding or out of range; clamp to stay exact.
-            let magnitude: i64 = exp_text.parse().unwrap_or(i64::from(u16::MAX)).min(1_000);
-            exponent = if exp_negative { -magnitude } else { magnitude };
-        }
-        if i != bytes.len() {
-            return None;
-        }
-        let mut digits = String::with_capacity(int_part.len() + frac_part.len());
-        digits.push_str(int_part);
-        digits.push_str(frac_part);
-        let digits = digits.trim_end_matches('0');
-        let trailing = int_part.len() + frac_part.len() - digits.len();
-        let exponent = exponent - frac_part.len() as i64 + trailing as i64;
-        Some(Self {
-            negative,
-            digits: digits.to_owned(),
-            exponent,
-            _text: text,
-        })
     }
 }
 

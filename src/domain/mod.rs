@@ -5,12 +5,16 @@
 
 mod amount;
 mod correlation_id;
+mod decimal;
+mod fee;
 mod payment_request;
 mod processor;
 pub(crate) mod time;
 
 pub use amount::{Amount, AmountError, MAX_AMOUNT_CENTS, write_cents};
 pub use correlation_id::{CorrelationId, CorrelationIdError};
+pub use decimal::{CutOff, Decimal, DecimalError, Scaled};
+pub use fee::{Fee, FeeError};
 pub use payment_request::{PaymentRequest, PaymentRequestError};
-pub use processor::{Fee, FeeError, Processor};
+pub use processor::Processor;
 pub use time::{Millis, TimeBound, TimeBoundError, format_millis, now_millis, parse_bound};

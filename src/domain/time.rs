@@ -38,6 +38,8 @@ pub fn parse_millis(text: &str) -> Option<Millis> {
     parse_nanos(text).map(|ns| ns.div_euclid(1_000_000) as Millis)
 }
 
+/// [`parse_rfc3339_nanos`] after forgiving what our clients' timestamps go through: quotes, a
+/// `+` that a query string turned into a space, a lowercase `t`.
 fn parse_nanos(text: &str) -> Option<i128> {
     // A `+` offset that crossed a query string unencoded arrives as a space.
     let text = text.trim_matches(|c| c == '"').replace(' ', "+");
@@ -46,7 +48,14 @@ fn parse_nanos(text: &str) -> Option<i128> {
     } else {
         text
     };
-    OffsetDateTime::parse(&text, &Rfc3339)
+    parse_rfc3339_nanos(&text)
+}
+
+/// Parses an RFC 3339 timestamp exactly as written (any fraction length, `Z` or an offset) to
+/// nanoseconds since the epoch, the finest any caller keeps; each caller floors to its own unit
+/// (milliseconds here, microseconds in the processor emulator).
+pub(crate) fn parse_rfc3339_nanos(text: &str) -> Option<i128> {
+    OffsetDateTime::parse(text, &Rfc3339)
         .ok()
         .map(|dt| dt.unix_timestamp_nanos())
 }

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::body::read_json;
-use super::money::format_cents;
 use super::reply;
 use super::state::ProcessorState;
 use super::store::MicrosRange;
 use super::timestamp::parse_micros;
+use crate::domain::Scaled;
 
 /// The header that carries the admin token.
 pub const TOKEN_HEADER: &str = "X-Rinha-Token";
@@ -61,9 +61,9 @@ impl Handler for PaymentsSummary {
         let range = from.zip(to).map(|(from, to)| MicrosRange { from, to });
         let totals = state.store.totals(range);
         let body = SummaryResponse {
-            total_amount: reply::number(format_cents(totals.amount_cents)),
+            total_amount: reply::number(Scaled::cents(totals.amount_cents).to_string()),
             total_requests: totals.count,
-            total_fee: reply::number(state.fee.apply_text(totals.amount_cents)),
+            total_fee: reply::number(state.fee.apply(totals.amount_cents).to_string()),
             fee_per_transaction: reply::number(state.fee.to_string()),
         };
         reply::json(res, StatusCode::OK, &body);

@@ -1,15 +1,18 @@
-//! The payment's correlation id: a UUID held as 128 bits.
+//! The payment's correlation id as the official processor reads it.
 //!
 //! The official processor binds it to a C# `Guid`, so equal ids in different spellings
 //! (upper/lower case) are the same payment, and it is always written back in the canonical
-//! lowercase hyphenated form.
+//! lowercase hyphenated form: that is the service's [`domain::CorrelationId`], which this type
+//! wraps. It adds only the other spellings a `Guid` route parameter accepts.
 
 use std::fmt;
 use std::str::FromStr;
 
+use crate::domain;
+
 /// A UUID-shaped payment id (any version; the processor does not check it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CorrelationId(u128);
+pub struct CorrelationId(domain::CorrelationId);
 
 /// The text is not a UUID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,22 +20,12 @@ pub struct CorrelationId(u128);
 pub struct InvalidCorrelationId(pub String);
 
 impl CorrelationId {
-    /// The id's 128 bits, big-endian as written.
-    pub fn as_u128(self) -> u128 {
-        self.0
-    }
-
-    /// Parses the hyphenated form only (`8-4-4-4-12` hex digits), as the processor's JSON
-    /// reader does for a `Guid` field.
+    /// Parses the hyphenated form only (`8-4-4-4-12` hex digits, any case), as the processor's
+    /// JSON reader does for a `Guid` field: the service's rule too.
     pub fn parse_hyphenated(text: &str) -> Result<Self, InvalidCorrelationId> {
-        let bytes = text.as_bytes();
-        let hyphens_ok = bytes.len() == 36
-            && [8, 13, 18, 23].iter().all(|&at| bytes[at] == b'-')
-            && bytes.iter().filter(|&&b| b == b'-').count() == 4;
-        if !hyphens_ok {
-            return Err(InvalidCorrelationId(text.to_owned()));
-        }
-        Self::from_hex(text.bytes().filter(|&b| b != b'-'), text)
+        domain::CorrelationId::parse(text)
+            .map(Self)
+            .map_err(|_| InvalidCorrelationId(text.to_owned()))
     }
 
     /// Parses any form a C# `Guid` route parameter accepts: hyphenated, 32 bare hex digits,
@@ -44,28 +37,22 @@ impl CorrelationId {
             .or_else(|| text.strip_prefix('(').and_then(|t| t.strip_suffix(')')));
         match inner {
             Some(inner) => Self::parse_hyphenated(inner),
-            None if text.len() == 32 => Self::from_hex(text.bytes(), text),
+            None if text.len() == 32 && text.is_ascii() => {
+                // The bare form is the hyphenated one without its hyphens.
+                let hyphenated = format!(
+                    "{}-{}-{}-{}-{}",
+                    &text[..8],
+                    &text[8..12],
+                    &text[12..16],
+                    &text[16..20],
+                    &text[20..]
+                );
+                domain::CorrelationId::parse(&hyphenated)
+                    .map(Self)
+                    .map_err(|_| InvalidCorrelationId(text.to_owned()))
+            }
             None => Self::parse_hyphenated(text),
         }
-    }
-
-    fn from_hex(
-        digits: impl Iterator<Item = u8>,
-        text: &str,
-    ) -> Result<Self, InvalidCorrelationId> {
-        let mut value: u128 = 0;
-        let mut count = 0;
-        for digit in digits {
-            let nibble = (digit as char)
-                .to_digit(16)
-                .ok_or_else(|| InvalidCorrelationId(text.to_owned()))?;
-            value = (value << 4) | u128::from(nibble);
-            count += 1;
-        }
-        if count != 32 {
-            return Err(InvalidCorrelationId(text.to_owned()));
-        }
-        Ok(Self(value))
     }
 }
 
@@ -81,16 +68,7 @@ impl FromStr for CorrelationId {
 impl fmt::Display for CorrelationId {
     /// The canonical lowercase hyphenated form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hex = format!("{:032x}", self.0);
-        write!(
-            f,
-            "{}-{}-{}-{}-{}",
-            &hex[..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..]
-        )
+        self.0.fmt(f)
     }
 }
 

@@ -9,9 +9,9 @@ use tokio::time::Instant;
 
 use super::correlation::CorrelationId;
 use super::faults::Faults;
-use super::money::Fee;
 use super::state::ProcessorState;
 use super::store::{StoredPayment, Totals};
+use crate::domain::Fee;
 
 /// How often [`EmulatorHandle::wait_until`] looks again.
 const POLL_EVERY: Duration = Duration::from_millis(2);

@@ -41,11 +41,11 @@ mod state;
 mod store;
 mod timestamp;
 
+pub use crate::domain::{DecimalError, Fee};
 pub use admin::TOKEN_HEADER;
 pub use config::EmulatorConfig;
 pub use correlation::{CorrelationId, InvalidCorrelationId};
 pub use faults::{Fault, Faults};
 pub use handle::EmulatorHandle;
-pub use money::{Fee, MoneyError};
 pub use server::{RunningEmulator, serve, start};
 pub use store::{StoredPayment, Totals};

@@ -10,11 +10,12 @@ use serde_json::value::RawValue;
 use super::body::read_json;
 use super::correlation::CorrelationId;
 use super::faults::Fault;
-use super::money::{format_cents, parse_cents};
+use super::money::parse_cents;
 use super::reply;
 use super::state::{Outcome, ProcessorState};
 use super::store::StoredPayment;
 use super::timestamp::parse_micros;
+use crate::domain::Scaled;
 
 /// The body of `POST /payments`.
 #[derive(Deserialize)]
@@ -129,7 +130,7 @@ impl Handler for GetPayment {
                 StatusCode::OK,
                 &PaymentResponse {
                     correlation_id: payment.correlation_id.to_string(),
-                    amount: reply::number(format_cents(payment.amount_cents)),
+                    amount: reply::number(Scaled::cents(payment.amount_cents).to_string()),
                     requested_at: payment.requested_at,
                 },
             ),

@@ -8,9 +8,9 @@ use tokio::time::Instant;
 use super::config::EmulatorConfig;
 use super::faults::Faults;
 use super::limits::{FixedWindow, InflightLimit};
-use super::money::Fee;
 use super::settings::Settings;
 use super::store::{Inserted, Store, StoredPayment};
+use crate::domain::Fee;
 
 /// One processor: ledger, knobs, limits and fault script.
 #[derive(Debug)]

@@ -4,8 +4,10 @@
 //! one microsecond, and filters with `BETWEEN from AND to`. Comparing microseconds since the
 //! epoch reproduces that exactly, including the inclusive bounds.
 
-use time::format_description::well_known::{Iso8601, Rfc3339};
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::PrimitiveDateTime;
+use time::format_description::well_known::Iso8601;
+
+use crate::domain::time::parse_rfc3339_nanos;
 
 /// The text is not an ISO-8601 date-time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,14 +15,20 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 pub struct InvalidTimestamp(pub String);
 
 /// Parses an RFC 3339 date-time (`2025-07-15T12:34:56.000Z`, any offset), or one without an
-/// offset (taken as UTC), into microseconds since the Unix epoch (sub-microsecond digits are
-/// truncated toward the past, as PostgreSQL stores them).
+/// offset (taken as UTC), into microseconds since the Unix epoch
+/// (sub-microsecond digits are truncated toward the past, as PostgreSQL stores them).
+///
+/// The RFC 3339 reading is the service's ([`parse_rfc3339_nanos`]); the leniencies the service
+/// adds for its own summary bounds (quotes, a space for `+`) are deliberately not applied.
 pub fn parse_micros(text: &str) -> Result<i64, InvalidTimestamp> {
-    let instant = OffsetDateTime::parse(text, &Rfc3339)
-        .or_else(|_| PrimitiveDateTime::parse(text, &Iso8601::DEFAULT).map(|t| t.assume_utc()))
-        .map_err(|_| InvalidTimestamp(text.to_owned()))?;
-    i64::try_from(instant.unix_timestamp_nanos().div_euclid(1000))
-        .map_err(|_| InvalidTimestamp(text.to_owned()))
+    let invalid = || InvalidTimestamp(text.to_owned());
+    let nanos = parse_rfc3339_nanos(text)
+        .or_else(|| {
+            let local = PrimitiveDateTime::parse(text, &Iso8601::DEFAULT).ok()?;
+            Some(local.assume_utc().unix_timestamp_nanos())
+        })
+        .ok_or_else(invalid)?;
+    i64::try_from(nanos.div_euclid(1000)).map_err(|_| invalid())
 }
 
 #[cfg(test)]
