@@ -131,6 +131,13 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
         if !entries.is_empty() && entries.iter().all(|e| e.redelivered) {
             tracing::info!(count = entries.len(), "resuming payments left pending");
         }
+        {
+            let now = now_millis();
+            let mut routing = ctx.routing.lock().unwrap();
+            for entry in &entries {
+                routing.note_arrival(entry.accepted_at, now);
+            }
+        }
         for entry in entries {
             let permit = slots
                 .clone()

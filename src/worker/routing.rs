@@ -8,7 +8,7 @@
 //! (Little's law: in-flight = arrival rate × latency, so at the cap the processor cannot carry
 //! the arrival rate and the rest would only grow a backlog).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::domain::{Fee, Millis, Processor};
 use crate::processor::{CallOutcome, HealthReport};
@@ -51,12 +51,17 @@ pub struct Ticket {
     seq: u64,
 }
 
+/// The window over which the arrival rate is counted.
+const ARRIVAL_WINDOW_MS: Millis = 1_000;
+
 /// The routing state of one worker.
 #[derive(Debug, Clone)]
 pub struct Routing {
     config: RoutingConfig,
     lanes: [Lane; 2],
     seq: u64,
+    /// Acceptance times of recently read payments, for the arrival rate.
+    arrivals: VecDeque<Millis>,
 }
 
 impl Routing {
@@ -65,7 +70,41 @@ impl Routing {
             config,
             lanes: Default::default(),
             seq: 0,
+            arrivals: VecDeque::new(),
         }
+    }
+
+    /// Records a payment read from the queue, by the time it was accepted. A backlog read late
+    /// does not count: the rate is of payments arriving now, not of payments being drained.
+    pub fn note_arrival(&mut self, accepted_at: Millis, now: Millis) {
+        if now - accepted_at < ARRIVAL_WINDOW_MS {
+            self.arrivals.push_back(accepted_at);
+        }
+        self.forget_old_arrivals(now);
+    }
+
+    fn forget_old_arrivals(&mut self, now: Millis) {
+        while self
+            .arrivals
+            .front()
+            .is_some_and(|&t| now - t >= ARRIVAL_WINDOW_MS)
+        {
+            self.arrivals.pop_front();
+        }
+    }
+
+    /// Payments per second arriving lately.
+    pub fn arrival_rate(&mut self, now: Millis) -> f64 {
+        self.forget_old_arrivals(now);
+        self.arrivals.len() as f64 * 1000.0 / ARRIVAL_WINDOW_MS as f64
+    }
+
+    /// Whether `p` carries the arrival rate at its in-flight cap (Little's law: throughput =
+    /// in-flight / latency). If it does, a full `p` is worth waiting for: its queue drains fast.
+    fn can_carry(&mut self, p: Processor, now: Millis) -> bool {
+        let latency_s = self.expected_latency_ms(p, now).max(1.0) / 1000.0;
+        let throughput = self.config.max_inflight as f64 / latency_s;
+        throughput >= self.arrival_rate(now)
     }
 
     /// Expected latency: the moving average, or the age of the oldest call in flight when that
@@ -118,10 +157,21 @@ impl Routing {
     /// A failing processor that would be preferred over the best working one gets one probe
     /// call per probe interval: that is how its recovery is noticed between health polls.
     pub fn choose(&mut self, now: Millis) -> Option<Ticket> {
-        let best = self
-            .preference(now)
-            .into_iter()
-            .find(|&p| !self.is_failing(p) && self.has_room(p, now));
+        let mut best = None;
+        for p in self.preference(now) {
+            if self.is_failing(p) {
+                continue;
+            }
+            if self.has_room(p, now) {
+                best = Some(p);
+                break;
+            }
+            // Full but fast enough for the arrival rate: a slot frees soon, and waiting for it
+            // costs less than the other's fee.
+            if self.is_fast(p, now) && self.can_carry(p, now) {
+                break;
+            }
+        }
         for p in self.preference_by_fee() {
             let cheaper_than_best =
                 best.is_none_or(|b| self.config.fees[p.index()] < self.config.fees[b.index()]);
@@ -296,12 +346,34 @@ mod tests {
     }
 
     #[test]
-    fn the_inflight_cap_overflows_to_the_other() {
+    fn a_full_processor_that_carries_the_arrival_rate_is_waited_for() {
         let mut r = routing();
-        for _ in 0..3 {
-            assert_eq!(r.choose(0).unwrap().processor, Processor::Default);
+        r.apply_health(Processor::Default, health(false, 100));
+        for t in 0..20 {
+            r.note_arrival(t, 20);
         }
-        assert_eq!(r.choose(0).unwrap().processor, Processor::Fallback);
+        for _ in 0..3 {
+            assert_eq!(r.choose(20).unwrap().processor, Processor::Default);
+        }
+        // 3 in flight at 100 ms carry 30/s > 20/s: wait rather than pay the fallback fee.
+        assert_eq!(r.choose(20), None);
+    }
+
+    #[test]
+    fn a_full_processor_that_cannot_carry_the_arrival_rate_overflows() {
+        let mut r = routing();
+        r.apply_health(Processor::Default, health(false, 100));
+        for t in 0..50 {
+            r.note_arrival(t, 50);
+        }
+        for _ in 0..3 {
+            assert_eq!(r.choose(50).unwrap().processor, Processor::Default);
+        }
+        assert_eq!(r.choose(50).unwrap().processor, Processor::Fallback);
+        // A backlog read late is not arrival rate.
+        let mut r = routing();
+        r.note_arrival(0, 5_000);
+        assert_eq!(r.arrival_rate(5_000), 0.0);
     }
 
     #[test]
