@@ -152,3 +152,29 @@ async fn while_redis_is_down_payments_get_503_with_retry_after_and_nothing_is_en
     assert_eq!(stack.default_processor().payments_received(), 1);
     assert_eq!(stack.ledger_rows().await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_comes_back_empty_new_payments_are_still_processed() {
+    let mut stack = stack().redis_without_persistence().spawn().await;
+    let before = new_id();
+    assert_eq!(
+        stack.post_payment(&before, "1").await.0,
+        StatusCode::ACCEPTED
+    );
+    stack.wait_for_status(&before, "booked", EVENTUALLY).await;
+
+    // Everything Redis held is gone, the consumer group included.
+    stack.redis.restart().await;
+
+    let after = new_id();
+    let deadline = Instant::now() + EVENTUALLY;
+    while stack.post_payment(&after, "2").await.0 != StatusCode::ACCEPTED {
+        assert!(
+            Instant::now() < deadline,
+            "not accepted after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stack.wait_for_status(&after, "booked", EVENTUALLY).await;
+    assert_eq!(stack.ledger_rows().await.len(), 2);
+}

@@ -79,6 +79,7 @@ pub fn stack() -> StackBuilder {
             .collect(),
         api: true,
         worker: true,
+        redis_persists: true,
     }
 }
 
@@ -87,6 +88,7 @@ pub struct StackBuilder {
     settings: Vec<(String, String)>,
     api: bool,
     worker: bool,
+    redis_persists: bool,
 }
 
 impl StackBuilder {
@@ -112,11 +114,21 @@ impl StackBuilder {
         self
     }
 
+    /// Runs Redis without persistence, so that a restart loses everything (every deployment
+    /// runs it with an append-only file; this is for tests of losing it anyway).
+    pub fn redis_without_persistence(mut self) -> Self {
+        self.redis_persists = false;
+        self
+    }
+
     pub async fn spawn(self) -> Stack {
         // Like every deployment: an append-only file, so a restart of Redis loses nothing
         // acknowledged.
-        let redis =
-            TestRedis::start_with(&["--appendonly", "yes", "--appendfsync", "everysec"]).await;
+        let redis = if self.redis_persists {
+            TestRedis::start_with(&["--appendonly", "yes", "--appendfsync", "everysec"]).await
+        } else {
+            TestRedis::start().await
+        };
         let ledger_url = TestPostgres::shared().await.fresh_database().await;
         let mut migrations = Ledger::connect_one(&ledger_url)
             .await
