@@ -104,6 +104,60 @@ async fn sigterm_lets_the_call_in_flight_finish_and_exits_0_within_the_drain_dea
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_longer_than_the_drain_deadline_is_left_pending_and_finished_once_by_the_next_worker()
+ {
+    let drain = Duration::from_millis(1000);
+    let mut stack = stack()
+        .without_worker()
+        .set("drain_deadline_ms", "1000")
+        .set("reclaim_idle_ms", "2000")
+        .spawn()
+        .await;
+    let default = stack.default_processor().clone();
+    default.set_delay_ms(2500);
+    let mut worker = stack
+        .spawn_child("worker", &[("worker_name", "leaving")])
+        .await;
+    let id = new_id();
+    assert_eq!(
+        stack.post_payment(&id, "19.90").await.0,
+        StatusCode::ACCEPTED
+    );
+    let in_flight = stack.wait_for_status(&id, "in_flight", EVENTUALLY).await;
+    assert!(
+        default
+            .wait_until(EVENTUALLY, |p| p.payments_received() == 1)
+            .await
+    );
+
+    let signalled = Instant::now();
+    worker.signal("TERM");
+    let margin = Duration::from_secs(2);
+    let status = worker.wait_exit(drain + margin).await;
+    let log = worker.log();
+    let status =
+        status.unwrap_or_else(|| panic!("still running after {:?}:\n{log}", drain + margin));
+    assert!(status.success(), "exit status {status}:\n{log}");
+    assert!(signalled.elapsed() < drain + margin);
+    // Left pending, with its attempt record: still in flight to the default processor.
+    let (_, pending) = stack.payment_status(&id).await;
+    assert_eq!(pending["status"], "in_flight", "{pending}");
+    assert_eq!(pending["since"], in_flight["since"]);
+
+    default.set_delay_ms(0);
+    stack.start_worker(&[("worker_name", "next")]).await;
+    let booked = stack.wait_for_status(&id, "booked", EVENTUALLY).await;
+
+    let stored = default.payment(&id).expect("stored by the first call");
+    assert_eq!(booked["processor"], "default");
+    assert_eq!(booked["requestedAt"], stored.requested_at.as_str());
+    assert_eq!(booked["requestedAt"], in_flight["since"]);
+    assert_eq!(default.payment_count(), 1);
+    assert_eq!(stack.fallback_processor().payments_received(), 0);
+    assert_eq!(stack.ledger_rows().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_down_payments_get_503_with_retry_after_and_nothing_is_enqueued() {
     let mut stack = spawn_stack().await;
     let id = new_id();
