@@ -37,6 +37,13 @@ pub enum QueueError {
     Protocol(String),
 }
 
+impl QueueError {
+    /// True when Redis has no consumer group for the stream (`NOGROUP`).
+    pub fn is_missing_group(&self) -> bool {
+        matches!(self, QueueError::Unavailable(e) if e.code() == Some("NOGROUP"))
+    }
+}
+
 /// A payment read from the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedPayment {

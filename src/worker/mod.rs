@@ -121,6 +121,13 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
             Ok(entries) => entries,
             Err(err) => {
                 tracing::warn!(%err, "reading the queue failed; retrying");
+                // A Redis that lost its data (restarted without its append-only file) has no
+                // consumer group: without one no payment would ever be read again.
+                if err.is_missing_group()
+                    && let Err(err) = reader.ensure_group().await
+                {
+                    tracing::warn!(%err, "recreating the consumer group failed");
+                }
                 tokio::select! {
                     _ = shutdown.wait() => break,
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}

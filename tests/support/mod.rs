@@ -19,6 +19,9 @@
 //! }
 //! ```
 //!
+//! `spawn_stack()` (in `app`) puts it all together: Redis, a fresh migrated database, two
+//! processor emulators and the app, in-process or as the real binary in a child process.
+//!
 //! Where the binaries come from: `RINHA_REDIS_BIN` (else `redis-server` on PATH) and
 //! `RINHA_PG_BINDIR` (else `pg_config --bindir`, `/usr/lib/postgresql/17/bin`, PATH).
 //! `tests/tools/install-deps.sh` writes both into `target/tools/env.sh`.
@@ -31,12 +34,14 @@
 // re-exports unused in one binary are not dead code in the project.
 #![allow(dead_code, unused_imports)]
 
+mod app;
 mod ports;
 mod postgres;
 mod privilege;
 mod process;
 mod redis;
 
+pub use self::app::*;
 pub use self::ports::free_port;
 pub use self::postgres::{TestPostgres, pg_bindir};
 pub use self::privilege::{ServerUser, ensure_unprivileged_can_reach};

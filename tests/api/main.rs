@@ -1,0 +1,41 @@
+//! The payment service pinned down over real HTTP, against a real Redis, a real PostgreSQL 17
+//! and the processor emulators. Every test starts its own stack (`support::spawn_stack`), so
+//! tests run in parallel and cannot see each other's payments; test names state the behaviour.
+//!
+//! - `payments`: accepting payments — the input table, idempotency, conflicts, status;
+//! - `summary`: the summary's exact money and its time bounds;
+//! - `outcomes`: what each processor answer does to a payment (the outcome table);
+//! - `crashes`: a worker killed mid-call, SIGTERM draining, Redis down;
+//! - `purge`: the purge endpoint.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod crashes;
+mod outcomes;
+mod payments;
+mod purge;
+mod summary;
+
+use reqwest::StatusCode;
+use support::Reply;
+
+/// Asserts an error answer: `status`, a JSON content type and a body
+/// `{"error": <code>, "message": <non-empty text>}`.
+fn assert_error(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(
+        reply.status,
+        StatusCode::from_u16(status).unwrap(),
+        "expected {status} {code}, got {reply:?}"
+    );
+    assert!(
+        reply.content_type().starts_with("application/json"),
+        "error answers are JSON: {reply:?}"
+    );
+    let body = reply.json();
+    assert_eq!(body["error"], code, "{reply:?}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "an error carries a message: {reply:?}"
+    );
+}
