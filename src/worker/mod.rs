@@ -52,8 +52,9 @@ impl WorkerContext {
             fees: Processor::ALL.map(|p| settings.processor(p).fee),
             audit_slack_ms: settings.audit_slack.as_millis() as u64,
             max_inflight: settings.max_inflight,
-            probe_interval_ms: 500,
+            probe_interval_ms: 250,
             misconfigured_pause_ms: 10_000,
+            hold_for_cheaper_ms: 1_000,
         });
         let writer = BookingWriter::spawn(ledger.clone());
         Arc::new(Self {
@@ -209,7 +210,10 @@ async fn health_loop(ctx: Arc<WorkerContext>, mut shutdown: Shutdown) {
                 && h.at > seen[p.index()]
             {
                 seen[p.index()] = h.at;
-                ctx.routing.lock().unwrap().apply_health(p, h.report);
+                ctx.routing
+                    .lock()
+                    .unwrap()
+                    .apply_health(p, h.report, now_millis());
                 ctx.route_changed.notify_waiters();
                 tracing::debug!(processor = %p, failing = h.report.failing, min_response_time = h.report.min_response_time, "health");
             }

@@ -174,6 +174,7 @@ async fn wait_for_route(
     attempt: &Attempt,
     shutdown: &mut Shutdown,
 ) -> Option<Ticket> {
+    let since = now_millis();
     loop {
         if shutdown.is_triggered() {
             return None;
@@ -185,7 +186,7 @@ async fn wait_for_route(
             let now = now_millis();
             match attempt.unresolved {
                 Some(open) => routing.choose_pinned(open.processor, now),
-                None => routing.choose(now),
+                None => routing.choose(now, since),
             }
         };
         if ticket.is_some() {

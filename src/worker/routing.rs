@@ -25,6 +25,10 @@ pub struct RoutingConfig {
     pub probe_interval_ms: u64,
     /// How long a processor that answered 401/403/404 is left alone.
     pub misconfigured_pause_ms: u64,
+    /// How long a payment waits for a failing cheaper processor's next probe before it goes
+    /// to a dearer one. Holding costs nothing but latency, while a recovery (often of both
+    /// processors at once) would otherwise send the whole backlog to whichever answered first.
+    pub hold_for_cheaper_ms: u64,
 }
 
 /// A processor is "fast" while its expected latency is below this share of the audit slack.
@@ -38,9 +42,24 @@ struct Lane {
     misconfigured_until: Millis,
     busy_until: Millis,
     latency_ms: f64,
+    /// The latency came from a health report, not from our own calls: the next call's
+    /// duration replaces it outright (a report taken during an outage says nothing of now).
+    latency_from_health: bool,
+    /// When the processor last turned from failing to working.
+    working_since: Millis,
     last_probe: Option<Millis>,
     /// Start times of calls in flight (with a tiebreak), to see slowness before any call ends.
     inflight: BTreeSet<(Millis, u64)>,
+}
+
+impl Lane {
+    /// Sets the failing flag; true when it changed.
+    fn set_failing(&mut self, failing: bool, now: Millis) -> bool {
+        if self.failing && !failing {
+            self.working_since = now;
+        }
+        std::mem::replace(&mut self.failing, failing) != failing
+    }
 }
 
 /// A reservation for one call; hand it back to [`Routing::finish`].
@@ -156,7 +175,8 @@ impl Routing {
     ///
     /// A failing processor that would be preferred over the best working one gets one probe
     /// call per probe interval: that is how its recovery is noticed between health polls.
-    pub fn choose(&mut self, now: Millis) -> Option<Ticket> {
+    /// `waiting_since` is when this payment started looking for a route.
+    pub fn choose(&mut self, now: Millis, waiting_since: Millis) -> Option<Ticket> {
         let mut best = None;
         for p in self.preference(now) {
             if self.is_failing(p) {
@@ -175,8 +195,18 @@ impl Routing {
         for p in self.preference_by_fee() {
             let cheaper_than_best =
                 best.is_none_or(|b| self.config.fees[p.index()] < self.config.fees[b.index()]);
-            if self.is_failing(p) && cheaper_than_best && self.may_call(p, now) {
-                return Some(self.reserve(p, now));
+            if self.is_failing(p) && cheaper_than_best {
+                if self.may_call(p, now) {
+                    return Some(self.reserve(p, now));
+                }
+                // Hold counts from when the dearer route opened for this payment, so a backlog
+                // that waited through an outage of both also waits for the cheaper one's probe.
+                if let Some(b) = best {
+                    let open_since = waiting_since.max(self.lanes[b.index()].working_since);
+                    if now - open_since < self.config.hold_for_cheaper_ms as Millis {
+                        return None;
+                    }
+                }
             }
         }
         best.map(|p| self.reserve(p, now))
@@ -228,20 +258,27 @@ impl Routing {
             .remove(&(ticket.started, ticket.seq));
     }
 
-    /// Records a call's outcome: frees its slot and updates health and latency.
-    pub fn finish(&mut self, ticket: Ticket, outcome: CallOutcome, now: Millis) {
+    /// Records a call's outcome: frees its slot and updates health and latency. Returns the
+    /// processor's new failing state when this call changed it.
+    pub fn finish(&mut self, ticket: Ticket, outcome: CallOutcome, now: Millis) -> Option<bool> {
         let config = self.config;
         let lane = &mut self.lanes[ticket.processor.index()];
         lane.inflight.remove(&(ticket.started, ticket.seq));
         let elapsed = (now - ticket.started).max(0) as f64;
+        let mut flipped = false;
         match outcome {
             CallOutcome::Processed | CallOutcome::AlreadyProcessed => {
-                lane.failing = false;
-                lane.latency_ms += LATENCY_WEIGHT * (elapsed - lane.latency_ms);
+                flipped = lane.set_failing(false, now);
+                if lane.latency_from_health {
+                    lane.latency_ms = elapsed;
+                    lane.latency_from_health = false;
+                } else {
+                    lane.latency_ms += LATENCY_WEIGHT * (elapsed - lane.latency_ms);
+                }
             }
             CallOutcome::NotProcessed | CallOutcome::NotSent => {
                 // This call was the latest probe: the next one is due an interval from now.
-                lane.failing = true;
+                flipped = lane.set_failing(true, now);
                 lane.last_probe = Some(now);
             }
             CallOutcome::Unknown => {
@@ -257,14 +294,16 @@ impl Routing {
             }
             CallOutcome::Rejected => {}
         }
+        flipped.then_some(lane.failing)
     }
 
     /// Takes in a health report (from this worker's poll or the shared view): it is the
     /// freshest word on failure and on the processor's current delay.
-    pub fn apply_health(&mut self, p: Processor, report: HealthReport) {
+    pub fn apply_health(&mut self, p: Processor, report: HealthReport, now: Millis) {
         let lane = &mut self.lanes[p.index()];
-        lane.failing = report.failing;
+        let _ = lane.set_failing(report.failing, now);
         lane.latency_ms = report.min_response_time as f64;
+        lane.latency_from_health = true;
     }
 }
 
@@ -280,6 +319,7 @@ mod tests {
             max_inflight: 3,
             probe_interval_ms: 500,
             misconfigured_pause_ms: 10_000,
+            hold_for_cheaper_ms: 0,
         })
     }
 
@@ -293,7 +333,7 @@ mod tests {
     #[test]
     fn prefers_the_cheaper_processor() {
         let mut r = routing();
-        assert_eq!(r.choose(0).unwrap().processor, Processor::Default);
+        assert_eq!(r.choose(0, 0).unwrap().processor, Processor::Default);
     }
 
     #[test]
@@ -302,74 +342,115 @@ mod tests {
             fees: [Fee::parse("0.10").unwrap(), Fee::parse("0.07").unwrap()],
             ..routing().config
         });
-        assert_eq!(r.choose(0).unwrap().processor, Processor::Fallback);
+        assert_eq!(r.choose(0, 0).unwrap().processor, Processor::Fallback);
     }
 
     #[test]
     fn a_failing_processor_hands_over_and_is_probed() {
         let mut r = routing();
-        let t = r.choose(0).unwrap();
+        let t = r.choose(0, 0).unwrap();
         r.finish(t, CallOutcome::NotProcessed, 10);
-        assert_eq!(r.choose(20).unwrap().processor, Processor::Fallback);
+        assert_eq!(r.choose(20, 20).unwrap().processor, Processor::Fallback);
         // After the probe interval, one call tests the cheaper one again.
-        assert_eq!(r.choose(600).unwrap().processor, Processor::Default);
-        assert_eq!(r.choose(601).unwrap().processor, Processor::Fallback);
+        assert_eq!(r.choose(600, 600).unwrap().processor, Processor::Default);
+        assert_eq!(r.choose(601, 601).unwrap().processor, Processor::Fallback);
+    }
+
+    #[test]
+    fn a_payment_holds_briefly_for_a_failing_cheaper_processor() {
+        let mut r = Routing::new(RoutingConfig {
+            hold_for_cheaper_ms: 1_000,
+            ..routing().config
+        });
+        let t = r.choose(0, 0).unwrap();
+        r.finish(t, CallOutcome::NotProcessed, 10);
+        // The fallback works, but the default's next probe may show it recovered.
+        assert_eq!(r.choose(100, 100), None);
+        assert_eq!(r.choose(600, 100).unwrap().processor, Processor::Default);
+        assert_eq!(r.choose(700, 100), None);
+        // Held long enough: the dearer processor takes it.
+        assert_eq!(r.choose(1_050, 0).unwrap().processor, Processor::Fallback);
+    }
+
+    #[test]
+    fn a_backlog_from_an_outage_of_both_holds_for_the_cheaper_probe() {
+        let mut r = Routing::new(RoutingConfig {
+            hold_for_cheaper_ms: 1_000,
+            ..routing().config
+        });
+        r.apply_health(Processor::Default, health(true, 2_000), 0);
+        r.apply_health(Processor::Fallback, health(true, 1_000), 0);
+        let probe_default = r.choose_pinned(Processor::Default, 9_990).unwrap();
+        r.finish(probe_default, CallOutcome::NotProcessed, 10_000);
+        // The fallback recovers first; a payment waiting since long ago still holds.
+        let probe_fallback = r.choose_pinned(Processor::Fallback, 10_000).unwrap();
+        r.finish(probe_fallback, CallOutcome::Processed, 10_020);
+        assert_eq!(r.choose(10_100, 0), None);
+        // The default's probe succeeds: its stale 2 s report is replaced by the call's 20 ms.
+        let probe = r.choose(10_600, 0).unwrap();
+        assert_eq!(probe.processor, Processor::Default);
+        r.finish(probe, CallOutcome::Processed, 10_620);
+        assert_eq!(r.expected_latency_ms(Processor::Default, 10_620), 20.0);
+        assert_eq!(r.choose(10_630, 0).unwrap().processor, Processor::Default);
     }
 
     #[test]
     fn both_failing_means_wait_except_probes() {
         let mut r = routing();
-        r.apply_health(Processor::Default, health(true, 0));
-        r.apply_health(Processor::Fallback, health(true, 0));
-        let probe = r.choose(1_000).unwrap();
-        let second = r.choose(1_000).unwrap();
+        r.apply_health(Processor::Default, health(true, 0), 0);
+        r.apply_health(Processor::Fallback, health(true, 0), 0);
+        let probe = r.choose(1_000, 1_000).unwrap();
+        let second = r.choose(1_000, 1_000).unwrap();
         assert_ne!(probe.processor, second.processor);
-        assert_eq!(r.choose(1_001), None);
+        assert_eq!(r.choose(1_001, 1_001), None);
     }
 
     #[test]
     fn a_slow_cheap_processor_yields_to_a_fast_one() {
         let mut r = routing();
-        r.apply_health(Processor::Default, health(false, 1_300));
-        assert_eq!(r.choose(0).unwrap().processor, Processor::Fallback);
+        r.apply_health(Processor::Default, health(false, 1_300), 0);
+        assert_eq!(r.choose(0, 0).unwrap().processor, Processor::Fallback);
         // Both slow: the fee decides again.
-        r.apply_health(Processor::Fallback, health(false, 5_000));
-        assert_eq!(r.choose(0).unwrap().processor, Processor::Default);
+        r.apply_health(Processor::Fallback, health(false, 5_000), 0);
+        assert_eq!(r.choose(0, 0).unwrap().processor, Processor::Default);
     }
 
     #[test]
     fn slowness_shows_before_any_call_completes() {
         let mut r = routing();
-        let _stuck = r.choose(0).unwrap();
+        let _stuck = r.choose(0, 0).unwrap();
         assert!(r.expected_latency_ms(Processor::Default, 1_250) >= 1_250.0);
-        assert_eq!(r.choose(1_250).unwrap().processor, Processor::Fallback);
+        assert_eq!(
+            r.choose(1_250, 1_250).unwrap().processor,
+            Processor::Fallback
+        );
     }
 
     #[test]
     fn a_full_processor_that_carries_the_arrival_rate_is_waited_for() {
         let mut r = routing();
-        r.apply_health(Processor::Default, health(false, 100));
+        r.apply_health(Processor::Default, health(false, 100), 0);
         for t in 0..20 {
             r.note_arrival(t, 20);
         }
         for _ in 0..3 {
-            assert_eq!(r.choose(20).unwrap().processor, Processor::Default);
+            assert_eq!(r.choose(20, 20).unwrap().processor, Processor::Default);
         }
         // 3 in flight at 100 ms carry 30/s > 20/s: wait rather than pay the fallback fee.
-        assert_eq!(r.choose(20), None);
+        assert_eq!(r.choose(20, 20), None);
     }
 
     #[test]
     fn a_full_processor_that_cannot_carry_the_arrival_rate_overflows() {
         let mut r = routing();
-        r.apply_health(Processor::Default, health(false, 100));
+        r.apply_health(Processor::Default, health(false, 100), 0);
         for t in 0..50 {
             r.note_arrival(t, 50);
         }
         for _ in 0..3 {
-            assert_eq!(r.choose(50).unwrap().processor, Processor::Default);
+            assert_eq!(r.choose(50, 50).unwrap().processor, Processor::Default);
         }
-        assert_eq!(r.choose(50).unwrap().processor, Processor::Fallback);
+        assert_eq!(r.choose(50, 50).unwrap().processor, Processor::Fallback);
         // A backlog read late is not arrival rate.
         let mut r = routing();
         r.note_arrival(0, 5_000);
@@ -379,7 +460,7 @@ mod tests {
     #[test]
     fn busy_and_misconfigured_pause_the_processor() {
         let mut r = routing();
-        let t = r.choose(0).unwrap();
+        let t = r.choose(0, 0).unwrap();
         r.finish(
             t,
             CallOutcome::Busy {
@@ -397,13 +478,16 @@ mod tests {
     #[test]
     fn recovery_is_learnt_from_success_and_health() {
         let mut r = routing();
-        r.apply_health(Processor::Default, health(true, 0));
+        r.apply_health(Processor::Default, health(true, 0), 0);
         let t = r.choose_pinned(Processor::Default, 0).unwrap();
         r.finish(t, CallOutcome::Processed, 5);
         assert!(!r.is_failing(Processor::Default));
-        r.apply_health(Processor::Default, health(true, 0));
+        r.apply_health(Processor::Default, health(true, 0), 0);
         assert!(r.is_failing(Processor::Default));
-        r.apply_health(Processor::Default, health(false, 0));
-        assert_eq!(r.choose(10_000).unwrap().processor, Processor::Default);
+        r.apply_health(Processor::Default, health(false, 0), 0);
+        assert_eq!(
+            r.choose(10_000, 10_000).unwrap().processor,
+            Processor::Default
+        );
     }
 }
