@@ -20,6 +20,9 @@ const STORE_RETRY: Duration = Duration::from_millis(200);
 /// pending (with its attempt record) for whoever continues it.
 pub async fn process(ctx: &WorkerContext, entry: QueuedPayment, mut shutdown: Shutdown) {
     let id = entry.correlation_id;
+    // The hold for a failing cheaper processor counts from here, not from each retry: a payment
+    // that keeps serving as that processor's probe must still reach the other one in time.
+    let since = now_millis();
     let mut attempt = Attempt::FRESH;
     if entry.redelivered {
         match resume_state(ctx, &entry).await {
@@ -29,7 +32,7 @@ pub async fn process(ctx: &WorkerContext, entry: QueuedPayment, mut shutdown: Sh
     }
 
     loop {
-        let Some(ticket) = wait_for_route(ctx, &attempt, &mut shutdown).await else {
+        let Some(ticket) = wait_for_route(ctx, &attempt, since, &mut shutdown).await else {
             return;
         };
         let p = ticket.processor;
@@ -172,9 +175,9 @@ async fn resume_state(ctx: &WorkerContext, entry: &QueuedPayment) -> Option<Atte
 async fn wait_for_route(
     ctx: &WorkerContext,
     attempt: &Attempt,
+    since: Millis,
     shutdown: &mut Shutdown,
 ) -> Option<Ticket> {
-    let since = now_millis();
     loop {
         if shutdown.is_triggered() {
             return None;

@@ -150,11 +150,18 @@ impl Routing {
         self.expected_latency_ms(p, now) < self.config.audit_slack_ms as f64 * FAST_SHARE_OF_SLACK
     }
 
-    fn has_room(&self, p: Processor, now: Millis) -> bool {
+    /// Not paused by a `Retry-After` or a misconfiguration.
+    fn is_available(&self, p: Processor, now: Millis) -> bool {
         let lane = &self.lanes[p.index()];
-        now >= lane.misconfigured_until
-            && now >= lane.busy_until
-            && lane.inflight.len() < self.config.max_inflight
+        now >= lane.misconfigured_until && now >= lane.busy_until
+    }
+
+    fn is_full(&self, p: Processor) -> bool {
+        self.lanes[p.index()].inflight.len() >= self.config.max_inflight
+    }
+
+    fn has_room(&self, p: Processor, now: Millis) -> bool {
+        self.is_available(p, now) && !self.is_full(p)
     }
 
     /// Processors in order of preference for a payment free to go anywhere.
@@ -188,7 +195,7 @@ impl Routing {
             }
             // Full but fast enough for the arrival rate: a slot frees soon, and waiting for it
             // costs less than the other's fee.
-            if self.is_fast(p, now) && self.can_carry(p, now) {
+            if self.is_available(p, now) && self.is_fast(p, now) && self.can_carry(p, now) {
                 break;
             }
         }
@@ -473,6 +480,10 @@ mod tests {
         let t = r.choose_pinned(Processor::Fallback, 1_000).unwrap();
         r.finish(t, CallOutcome::Misconfigured, 1_000);
         assert_eq!(r.choose_pinned(Processor::Fallback, 5_000), None);
+        // A paused processor is not waited for like a full one: the other takes the payment.
+        let t = r.choose(5_000, 5_000).unwrap();
+        r.finish(t, CallOutcome::Misconfigured, 5_000);
+        assert_eq!(r.choose(5_001, 5_001), None, "both misconfigured: wait");
     }
 
     #[test]

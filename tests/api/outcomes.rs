@@ -108,10 +108,11 @@ async fn a_call_that_timed_out_stays_pinned_to_its_processor_even_while_that_pro
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_500_from_the_default_processor_sends_the_payment_to_the_fallback() {
+async fn a_default_processor_that_keeps_answering_500_sends_the_payment_to_the_fallback() {
     let stack = spawn_stack().await;
     let default = stack.default_processor();
-    default.faults().push(Fault::status(500), 1);
+    // Failing for longer than a payment holds for the cheaper processor's probes.
+    default.faults().push(Fault::status(500), 1_000);
     let id = new_id();
     assert_eq!(
         stack.post_payment(&id, "19.90").await.0,
@@ -121,10 +122,9 @@ async fn a_500_from_the_default_processor_sends_the_payment_to_the_fallback() {
     let booked = stack.wait_for_status(&id, "booked", EVENTUALLY).await;
 
     assert_eq!(booked["processor"], "fallback");
-    assert_eq!(
-        default.payments_received(),
-        1,
-        "the default was tried first"
+    assert!(
+        default.payments_received() >= 1,
+        "the default was tried first (and probed while the payment held for it)"
     );
     assert_eq!(default.payment_count(), 0);
     let stored = stack.fallback_processor().payment(&id).unwrap();
