@@ -127,12 +127,14 @@ impl Routing {
     }
 
     /// Expected latency: the moving average, or the age of the oldest call in flight when that
-    /// is larger (a processor that just turned slow shows it before any call completes).
+    /// is larger (a processor that just turned slow shows it before any call completes). Calls
+    /// sent before the processor last recovered belong to the outage and do not count.
     pub fn expected_latency_ms(&self, p: Processor, now: Millis) -> f64 {
         let lane = &self.lanes[p.index()];
         let oldest = lane
             .inflight
-            .first()
+            .range((lane.working_since, 0)..)
+            .next()
             .map(|(start, _)| (now - start).max(0) as f64)
             .unwrap_or(0.0);
         lane.latency_ms.max(oldest)
@@ -276,7 +278,14 @@ impl Routing {
         match outcome {
             CallOutcome::Processed | CallOutcome::AlreadyProcessed => {
                 flipped = lane.set_failing(false, now);
-                if lane.latency_from_health {
+                if flipped {
+                    // The recovering call is the only word on the new regime; the next one
+                    // replaces it rather than averaging with the outage.
+                    lane.latency_ms = elapsed;
+                    lane.latency_from_health = true;
+                } else if ticket.started < lane.working_since {
+                    // Sent during the outage (a slow failing probe): says nothing of now.
+                } else if lane.latency_from_health {
                     lane.latency_ms = elapsed;
                     lane.latency_from_health = false;
                 } else {
@@ -500,5 +509,24 @@ mod tests {
             r.choose(10_000, 10_000).unwrap().processor,
             Processor::Default
         );
+    }
+
+    #[test]
+    fn calls_from_the_outage_do_not_make_a_recovered_processor_look_slow() {
+        let mut r = routing();
+        // Both fail with long delays; probes are sent and take 2 s to answer.
+        r.apply_health(Processor::Default, health(true, 2_000), 0);
+        r.apply_health(Processor::Fallback, health(true, 1_000), 0);
+        let slow_probe = r.choose_pinned(Processor::Default, 100).unwrap();
+        // Recovery: a fresh probe answers in 20 ms.
+        let fresh_probe = r.choose_pinned(Processor::Default, 1_000).unwrap();
+        r.finish(fresh_probe, CallOutcome::Processed, 1_020);
+        assert!(r.expected_latency_ms(Processor::Default, 1_500) < 100.0);
+        let next = r.choose(1_500, 1_500).unwrap();
+        assert_eq!(next.processor, Processor::Default);
+        r.finish(next, CallOutcome::Processed, 1_520);
+        // The outage's probe finally answers after 2 s: it does not count as a sample.
+        r.finish(slow_probe, CallOutcome::Processed, 2_100);
+        assert!(r.expected_latency_ms(Processor::Default, 2_100) < 100.0);
     }
 }
