@@ -49,6 +49,8 @@ pub struct Settings {
     pub drain_deadline: Duration,
     pub worker_name: String,
     pub max_inflight: usize,
+    /// Processor calls per second, both processors together (0 = unlimited).
+    pub max_calls_per_sec: u32,
     pub reclaim_idle: Duration,
     pub unknown_grace: Duration,
     pub health_poll_interval: Duration,
@@ -104,6 +106,7 @@ struct RawSettings {
     drain_deadline_ms: u64,
     worker_name: Option<String>,
     max_inflight: usize,
+    max_calls_per_sec: u32,
     reclaim_idle_ms: Option<u64>,
     unknown_grace_ms: Option<u64>,
     health_poll_interval_ms: u64,
@@ -130,6 +133,7 @@ impl Default for RawSettings {
             drain_deadline_ms: 8_000,
             worker_name: None,
             max_inflight: 600,
+            max_calls_per_sec: 1_500,
             reclaim_idle_ms: None,
             unknown_grace_ms: None,
             health_poll_interval_ms: 5_200,
@@ -266,6 +270,7 @@ impl Settings {
             drain_deadline: positive("drain_deadline_ms", raw.drain_deadline_ms)?,
             worker_name,
             max_inflight: raw.max_inflight,
+            max_calls_per_sec: raw.max_calls_per_sec,
             // A dead consumer's entries are taken over only once any call it could still be
             // waiting on has surely ended.
             reclaim_idle: raw

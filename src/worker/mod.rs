@@ -5,6 +5,7 @@
 
 pub mod attempt;
 pub mod health;
+mod pacing;
 mod payment;
 pub mod routing;
 
@@ -55,6 +56,7 @@ impl WorkerContext {
             probe_interval_ms: 250,
             misconfigured_pause_ms: 10_000,
             hold_for_cheaper_ms: 1_000,
+            max_calls_per_sec: settings.max_calls_per_sec,
         });
         let writer = BookingWriter::spawn(ledger.clone());
         Arc::new(Self {

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
+use super::pacing::Pacer;
 use crate::domain::{Fee, Millis, Processor};
 use crate::processor::{CallOutcome, HealthReport};
 
@@ -29,6 +30,8 @@ pub struct RoutingConfig {
     /// to a dearer one. Holding costs nothing but latency, while a recovery (often of both
     /// processors at once) would otherwise send the whole backlog to whichever answered first.
     pub hold_for_cheaper_ms: u64,
+    /// Calls per second across both processors (0 = unlimited); see [`Pacer`].
+    pub max_calls_per_sec: u32,
 }
 
 /// A processor is "fast" while its expected latency is below this share of the audit slack.
@@ -81,6 +84,7 @@ pub struct Routing {
     seq: u64,
     /// Acceptance times of recently read payments, for the arrival rate.
     arrivals: VecDeque<Millis>,
+    pacer: Pacer,
 }
 
 impl Routing {
@@ -90,6 +94,7 @@ impl Routing {
             lanes: Default::default(),
             seq: 0,
             arrivals: VecDeque::new(),
+            pacer: Pacer::new(config.max_calls_per_sec, config.max_calls_per_sec / 10),
         }
     }
 
@@ -186,6 +191,11 @@ impl Routing {
     /// call per probe interval: that is how its recovery is noticed between health polls.
     /// `waiting_since` is when this payment started looking for a route.
     pub fn choose(&mut self, now: Millis, waiting_since: Millis) -> Option<Ticket> {
+        let ticket = self.choose_unpaced(now, waiting_since)?;
+        self.paced(ticket, now)
+    }
+
+    fn choose_unpaced(&mut self, now: Millis, waiting_since: Millis) -> Option<Ticket> {
         let mut best = None;
         for p in self.preference(now) {
             if self.is_failing(p) {
@@ -230,7 +240,18 @@ impl Routing {
     /// Reserves a slot on `p` for a payment pinned to it (an unresolved earlier call), or
     /// `None` when it should wait.
     pub fn choose_pinned(&mut self, p: Processor, now: Millis) -> Option<Ticket> {
-        self.may_call(p, now).then(|| self.reserve(p, now))
+        let ticket = self.may_call(p, now).then(|| self.reserve(p, now))?;
+        self.paced(ticket, now)
+    }
+
+    /// Keeps the ticket if the pacer allows a call now, else hands its slot back.
+    fn paced(&mut self, ticket: Ticket, now: Millis) -> Option<Ticket> {
+        if self.pacer.try_take(now) {
+            Some(ticket)
+        } else {
+            self.cancel(ticket);
+            None
+        }
     }
 
     /// Room on `p`, and if it is failing, a probe is due (which this claims).
@@ -336,6 +357,7 @@ mod tests {
             probe_interval_ms: 500,
             misconfigured_pause_ms: 10_000,
             hold_for_cheaper_ms: 0,
+            max_calls_per_sec: 0,
         })
     }
 
