@@ -84,12 +84,6 @@ impl Fee {
         u32::try_from(millionths).unwrap_or(u32::MAX)
     }
 
-    /// What we keep of `cents` after this fee, in millionths of a cent (exact for every fee
-    /// [`Fee::parse`] accepts).
-    pub fn net_micro_cents(self, cents: i64) -> i128 {
-        i128::from(cents) * (1_000_000 - i128::from(self.millionths()))
-    }
-
     /// The fee on an amount of `cents`, exact and unrounded: its scale is the amount's 2 places
     /// plus the fee's (39800 cents at 0.05 is `19.9000`).
     pub fn apply(self, cents: i64) -> Scaled {

@@ -21,14 +21,6 @@ impl Processor {
         }
     }
 
-    /// The other processor.
-    pub fn other(self) -> Processor {
-        match self {
-            Processor::Default => Processor::Fallback,
-            Processor::Fallback => Processor::Default,
-        }
-    }
-
     /// A dense index for per-processor arrays.
     pub fn index(self) -> usize {
         self as usize
@@ -60,7 +52,6 @@ mod tests {
     fn processors_round_trip_their_names() {
         for p in Processor::ALL {
             assert_eq!(p.as_str().parse::<Processor>(), Ok(p));
-            assert_eq!(p.other().other(), p);
         }
     }
 }

@@ -145,10 +145,6 @@ impl Routing {
         lane.latency_ms.max(oldest)
     }
 
-    pub fn inflight(&self, p: Processor) -> usize {
-        self.lanes[p.index()].inflight.len()
-    }
-
     pub fn is_failing(&self, p: Processor) -> bool {
         self.lanes[p.index()].failing
     }
