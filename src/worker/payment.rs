@@ -80,13 +80,15 @@ pub async fn process(ctx: &WorkerContext, entry: QueuedPayment, mut shutdown: Sh
         let finished = now_millis();
         ctx.metrics
             .call_finished(p, outcome, (finished - started).max(0) as u64);
-        ctx.routing
+        let flipped = ctx
+            .routing
             .lock()
             .unwrap()
             .finish(ticket, outcome, finished);
         ctx.route_changed.notify_one();
-        if matches!(outcome, CallOutcome::NotProcessed) {
-            // Others waiting may now prefer the other processor.
+        if let Some(failing) = flipped {
+            tracing::info!(processor = %p, failing, "processor health changed by a live call");
+            // Others waiting may now prefer another processor.
             ctx.route_changed.notify_waiters();
         }
 

@@ -547,4 +547,17 @@ mod tests {
         r.finish(slow_probe, CallOutcome::Processed, 2_100);
         assert!(r.expected_latency_ms(Processor::Default, 2_100) < 100.0);
     }
+
+    #[test]
+    fn finish_reports_changes_of_health_only() {
+        let mut r = routing();
+        let t = r.choose(0, 0).unwrap();
+        assert_eq!(r.finish(t, CallOutcome::NotProcessed, 5), Some(true));
+        let t = r.choose_pinned(Processor::Default, 600).unwrap();
+        assert_eq!(r.finish(t, CallOutcome::NotProcessed, 605), None);
+        let t = r.choose_pinned(Processor::Default, 1_200).unwrap();
+        assert_eq!(r.finish(t, CallOutcome::Processed, 1_205), Some(false));
+        let t = r.choose(1_300, 1_300).unwrap();
+        assert_eq!(r.finish(t, CallOutcome::Processed, 1_305), None);
+    }
 }
