@@ -10,7 +10,7 @@ use crate::domain::{Millis, Processor, now_millis};
 use crate::processor::{HealthReport, ProcessorClient};
 use crate::queue::{Queue, keys};
 
-/// A health report and when it was taken.
+/// A health report and when it was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharedHealth {
     pub report: HealthReport,
@@ -61,12 +61,12 @@ pub async fn poll_if_leader(
         .await
         .ok()?;
     won?;
+    // A report describes the processor as of when we asked: the processor may hold the call in
+    // its rate-limit queue and answer much later, with what it knew then.
+    let asked = now_millis();
     match client.health().await {
         Ok(report) => {
-            let shared = SharedHealth {
-                report,
-                at: now_millis(),
-            };
+            let shared = SharedHealth { report, at: asked };
             let _: Result<(), _> = conn
                 .set(keys::health(client.processor.as_str()), shared.encode())
                 .await;

@@ -212,10 +212,7 @@ async fn health_loop(ctx: Arc<WorkerContext>, mut shutdown: Shutdown) {
                 && h.at > seen[p.index()]
             {
                 seen[p.index()] = h.at;
-                ctx.routing
-                    .lock()
-                    .unwrap()
-                    .apply_health(p, h.report, now_millis());
+                ctx.routing.lock().unwrap().apply_health(p, h.report, h.at);
                 ctx.route_changed.notify_waiters();
                 tracing::debug!(processor = %p, failing = h.report.failing, min_response_time = h.report.min_response_time, "health");
             }

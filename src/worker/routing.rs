@@ -50,6 +50,8 @@ struct Lane {
     latency_from_health: bool,
     /// When the processor last turned from failing to working.
     working_since: Millis,
+    /// When the latest call that got a definite answer (processed or not) was sent.
+    last_answered_call: Option<Millis>,
     last_probe: Option<Millis>,
     /// Start times of calls in flight (with a tiebreak), to see slowness before any call ends.
     inflight: BTreeSet<(Millis, u64)>,
@@ -291,14 +293,21 @@ impl Routing {
         let lane = &mut self.lanes[ticket.processor.index()];
         lane.inflight.remove(&(ticket.started, ticket.seq));
         let elapsed = (now - ticket.started).max(0) as f64;
+        if matches!(
+            outcome,
+            CallOutcome::Processed | CallOutcome::AlreadyProcessed | CallOutcome::NotProcessed
+        ) {
+            lane.last_answered_call = lane.last_answered_call.max(Some(ticket.started));
+        }
         let mut flipped = false;
         match outcome {
             CallOutcome::Processed | CallOutcome::AlreadyProcessed => {
                 flipped = lane.set_failing(false, now);
                 if flipped {
-                    // The recovering call is the only word on the new regime; the next one
-                    // replaces it rather than averaging with the outage.
-                    lane.latency_ms = elapsed;
+                    // The recovering call was sent during the outage, so its duration may be
+                    // the outage's delay. Start optimistic: the first call sent from now on
+                    // replaces the estimate, and a slow one shows as the oldest in flight.
+                    lane.latency_ms = 0.0;
                     lane.latency_from_health = true;
                 } else if ticket.started < lane.working_since {
                     // Sent during the outage (a slow failing probe): says nothing of now.
@@ -332,9 +341,14 @@ impl Routing {
 
     /// Takes in a health report (from this worker's poll or the shared view): it is the
     /// freshest word on failure and on the processor's current delay.
-    pub fn apply_health(&mut self, p: Processor, report: HealthReport, now: Millis) {
+    /// A report asked for at `asked` is ignored when one of our own calls sent later has
+    /// already answered: that call is the fresher word.
+    pub fn apply_health(&mut self, p: Processor, report: HealthReport, asked: Millis) {
         let lane = &mut self.lanes[p.index()];
-        let _ = lane.set_failing(report.failing, now);
+        if lane.last_answered_call.is_some_and(|sent| sent > asked) {
+            return;
+        }
+        let _ = lane.set_failing(report.failing, asked);
         lane.latency_ms = report.min_response_time as f64;
         lane.latency_from_health = true;
     }
@@ -420,12 +434,16 @@ mod tests {
         let probe_fallback = r.choose_pinned(Processor::Fallback, 10_000).unwrap();
         r.finish(probe_fallback, CallOutcome::Processed, 10_020);
         assert_eq!(r.choose(10_100, 0), None);
-        // The default's probe succeeds: its stale 2 s report is replaced by the call's 20 ms.
+        // The default's probe succeeds: its stale 2 s report no longer counts.
         let probe = r.choose(10_600, 0).unwrap();
         assert_eq!(probe.processor, Processor::Default);
-        r.finish(probe, CallOutcome::Processed, 10_620);
-        assert_eq!(r.expected_latency_ms(Processor::Default, 10_620), 20.0);
-        assert_eq!(r.choose(10_630, 0).unwrap().processor, Processor::Default);
+        let _ = r.finish(probe, CallOutcome::Processed, 10_620);
+        assert!(r.expected_latency_ms(Processor::Default, 10_620) < 100.0);
+        let next = r.choose(10_630, 0).unwrap();
+        assert_eq!(next.processor, Processor::Default);
+        // The first call of the new regime sets the estimate.
+        let _ = r.finish(next, CallOutcome::Processed, 10_650);
+        assert_eq!(r.expected_latency_ms(Processor::Default, 10_650), 20.0);
     }
 
     #[test]
@@ -559,5 +577,36 @@ mod tests {
         assert_eq!(r.finish(t, CallOutcome::Processed, 1_205), Some(false));
         let t = r.choose(1_300, 1_300).unwrap();
         assert_eq!(r.finish(t, CallOutcome::Processed, 1_305), None);
+    }
+
+    #[test]
+    fn a_health_report_older_than_our_own_answered_call_is_ignored() {
+        let mut r = routing();
+        // A poll asked at 1_000 during the outage is answered late, after a call sent at
+        // 1_100 found the processor recovered and fast.
+        let t = r.choose(1_100, 1_100).unwrap();
+        let _ = r.finish(t, CallOutcome::Processed, 1_120);
+        r.apply_health(Processor::Default, health(true, 2_000), 1_000);
+        assert!(!r.is_failing(Processor::Default));
+        assert_eq!(
+            r.choose(1_200, 1_200).unwrap().processor,
+            Processor::Default
+        );
+        // A newer report applies.
+        r.apply_health(Processor::Default, health(true, 0), 1_300);
+        assert!(r.is_failing(Processor::Default));
+    }
+
+    #[test]
+    fn a_recovery_answered_after_the_outage_delay_does_not_look_slow() {
+        let mut r = routing();
+        r.apply_health(Processor::Default, health(true, 2_000), 0);
+        // A probe sent during the outage waits out its 2 s delay, then succeeds.
+        let probe = r.choose_pinned(Processor::Default, 1_000).unwrap();
+        assert_eq!(r.finish(probe, CallOutcome::Processed, 3_000), Some(false));
+        assert_eq!(
+            r.choose(3_010, 3_010).unwrap().processor,
+            Processor::Default
+        );
     }
 }
