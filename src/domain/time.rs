@@ -112,56 +112,29 @@ mod tests {
         );
     }
 
+    fn from(text: &str) -> Millis {
+        parse_bound(text, TimeBound::From).unwrap().1
+    }
+
+    fn to(text: &str) -> Millis {
+        parse_bound(text, TimeBound::To).unwrap().1
+    }
+
     #[test]
     fn bounds_accept_zero_to_nine_fraction_digits() {
         let base = 1_752_582_896_000;
-        assert_eq!(
-            parse_bound("2025-07-15T12:34:56Z", TimeBound::From)
-                .unwrap()
-                .1,
-            base
-        );
-        assert_eq!(
-            parse_bound("2025-07-15T12:34:56.1Z", TimeBound::From)
-                .unwrap()
-                .1,
-            base + 100
-        );
-        assert_eq!(
-            parse_bound("2025-07-15T12:34:56.000000001Z", TimeBound::From)
-                .unwrap()
-                .1,
-            base + 1
-        );
-        assert_eq!(
-            parse_bound("2025-07-15T12:34:56.999999999Z", TimeBound::To)
-                .unwrap()
-                .1,
-            base + 999
-        );
+        assert_eq!(from("2025-07-15T12:34:56Z"), base);
+        assert_eq!(from("2025-07-15T12:34:56.1Z"), base + 100);
+        assert_eq!(from("2025-07-15T12:34:56.000000001Z"), base + 1);
+        assert_eq!(to("2025-07-15T12:34:56.999999999Z"), base + 999);
     }
 
     #[test]
     fn offsets_and_spaces_for_plus() {
         let base = 1_752_582_896_000;
-        assert_eq!(
-            parse_bound("2025-07-15T15:34:56.000+03:00", TimeBound::From)
-                .unwrap()
-                .1,
-            base
-        );
-        assert_eq!(
-            parse_bound("2025-07-15T15:34:56.000 03:00", TimeBound::From)
-                .unwrap()
-                .1,
-            base
-        );
-        assert_eq!(
-            parse_bound("2025-07-15T09:34:56.000-03:00", TimeBound::To)
-                .unwrap()
-                .1,
-            base
-        );
+        assert_eq!(from("2025-07-15T15:34:56.000+03:00"), base);
+        assert_eq!(from("2025-07-15T15:34:56.000 03:00"), base);
+        assert_eq!(to("2025-07-15T09:34:56.000-03:00"), base);
     }
 
     #[test]
