@@ -19,6 +19,9 @@ pub struct Attempt {
 pub struct Unresolved {
     pub processor: Processor,
     pub requested_at: Millis,
+    /// When the latest call of this attempt was sent: a processor may still store that one
+    /// until its delay ends, so "not found" means something only well after it.
+    pub last_sent: Millis,
 }
 
 impl Attempt {
@@ -28,12 +31,15 @@ impl Attempt {
         unresolved: None,
     };
 
-    /// Record text: `number|processor|requested_at` while unresolved, `number|-|0` once the last
-    /// call is known not to have been processed.
+    /// Record text: `number|processor|requested_at|last_sent` while unresolved, `number|-|0|0`
+    /// once the last call is known not to have been processed.
     pub fn encode(&self) -> String {
         match self.unresolved {
-            Some(u) => format!("{}|{}|{}", self.number, u.processor, u.requested_at),
-            None => format!("{}|-|0", self.number),
+            Some(u) => format!(
+                "{}|{}|{}|{}",
+                self.number, u.processor, u.requested_at, u.last_sent
+            ),
+            None => format!("{}|-|0|0", self.number),
         }
     }
 
@@ -43,6 +49,7 @@ impl Attempt {
         let number = parts.next()?.parse().ok()?;
         let processor = parts.next()?;
         let requested_at: Millis = parts.next()?.parse().ok()?;
+        let last_sent: Millis = parts.next()?.parse().ok()?;
         if parts.next().is_some() {
             return None;
         }
@@ -51,6 +58,7 @@ impl Attempt {
             p => Some(Unresolved {
                 processor: p.parse().ok()?,
                 requested_at,
+                last_sent,
             }),
         };
         Some(Self { number, unresolved })
@@ -68,6 +76,7 @@ impl Attempt {
             unresolved: Some(Unresolved {
                 processor,
                 requested_at,
+                last_sent: now,
             }),
         }
     }
@@ -94,11 +103,11 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let a = Attempt::FRESH.before_call(Processor::Fallback, 1_000);
-        assert_eq!(a.encode(), "1|fallback|1000");
+        assert_eq!(a.encode(), "1|fallback|1000|1000");
         assert_eq!(Attempt::decode(&a.encode()), Some(a));
         let b = a.after_not_processed(false);
-        assert_eq!(b.encode(), "1|-|0");
-        assert_eq!(Attempt::decode("1|-|0"), Some(b));
+        assert_eq!(b.encode(), "1|-|0|0");
+        assert_eq!(Attempt::decode("1|-|0|0"), Some(b));
         assert_eq!(Attempt::decode("garbage"), None);
         assert_eq!(Attempt::decode("1|elsewhere|5"), None);
     }
@@ -109,6 +118,8 @@ mod tests {
         let retry = first.before_call(Processor::Default, 9_000);
         assert_eq!(retry.number, 2);
         assert_eq!(retry.unresolved.unwrap().requested_at, 1_000);
+        // The grace before "not found" counts from the latest send.
+        assert_eq!(retry.unresolved.unwrap().last_sent, 9_000);
     }
 
     #[test]

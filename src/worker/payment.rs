@@ -37,9 +37,10 @@ pub async fn process(ctx: &WorkerContext, entry: QueuedPayment, mut shutdown: Sh
         };
         let p = ticket.processor;
 
-        // A call unresolved for longer than any processor delay: ask instead of re-sending.
+        // A call unresolved for longer than any processor delay since it was last sent: ask
+        // instead of re-sending.
         if let Some(open) = attempt.unresolved
-            && now_millis() - open.requested_at > ctx.settings.unknown_grace.as_millis() as Millis
+            && now_millis() - open.last_sent > ctx.settings.unknown_grace.as_millis() as Millis
         {
             let answer = ctx.client(p).stored(&id).await;
             ctx.routing.lock().unwrap().cancel(ticket);
