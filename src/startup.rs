@@ -173,6 +173,17 @@ pub async fn spawn_api(
 ) -> Result<RunningServer, StartupError> {
     let queue = Queue::connect(&settings.redis_url, REDIS_TIMEOUT).await?;
     let ledger = Ledger::new(&settings.postgres_url, settings.postgres_pool_size)?;
+    serve_api(settings, queue, ledger, metrics, surface).await
+}
+
+/// Serves the API surface over connections the caller already holds.
+async fn serve_api(
+    settings: &Settings,
+    queue: Queue,
+    ledger: Ledger,
+    metrics: Arc<Metrics>,
+    surface: Surface,
+) -> Result<RunningServer, StartupError> {
     let listen = match surface {
         Surface::Public => &settings.listen,
         Surface::Operations => &settings.worker_listen,
@@ -224,7 +235,8 @@ pub async fn spawn_worker(
         ledger.clone(),
         metrics.clone(),
     );
-    let operations = spawn_api(settings, metrics, Surface::Operations).await?;
+    // The operations listener shares the worker's connections: its health check is theirs.
+    let operations = serve_api(settings, queue, ledger, metrics, Surface::Operations).await?;
     let task = tokio::spawn(worker::run(ctx, reader, shutdown));
     Ok(RunningWorker { operations, task })
 }
