@@ -164,13 +164,7 @@ async fn while_redis_is_down_payments_get_503_with_retry_after_and_nothing_is_en
     stack.redis.stop().await;
 
     let asked = Instant::now();
-    let reply = stack
-        .post_raw(
-            "/payments",
-            Some("application/json"),
-            format!(r#"{{"correlationId":"{id}","amount":19.90}}"#),
-        )
-        .await;
+    let reply = stack.post_payment_reply(&id, "19.90").await;
 
     assert_error(&reply, 503, "unavailable");
     assert!(reply.headers.contains_key("retry-after"), "{reply:?}");

@@ -362,25 +362,13 @@ async fn the_same_id_with_another_amount_is_a_conflict_and_changes_nothing() {
         StatusCode::ACCEPTED
     );
 
-    let conflict = stack
-        .post_raw(
-            "/payments",
-            Some("application/json"),
-            format!(r#"{{"correlationId":"{id}","amount":20.00}}"#),
-        )
-        .await;
+    let conflict = stack.post_payment_reply(&id, "20.00").await;
 
     assert_error(&conflict, 409, "conflict");
     let booked = stack.wait_for_status(&id, "booked", EVENTUALLY).await;
     assert_eq!(booked["amount"].as_f64(), Some(19.9));
     assert_eq!(stack.default_processor().payments_received(), 1);
     // Still a conflict after processing.
-    let again = stack
-        .post_raw(
-            "/payments",
-            Some("application/json"),
-            format!(r#"{{"correlationId":"{id}","amount":20.00}}"#),
-        )
-        .await;
+    let again = stack.post_payment_reply(&id, "20.00").await;
     assert_error(&again, 409, "conflict");
 }

@@ -266,14 +266,18 @@ impl Stack {
     /// `POST /payments` with `{"correlationId": id, "amount": <amount, verbatim>}`; returns the
     /// status and the JSON body.
     pub async fn post_payment(&self, id: &str, amount: &str) -> (StatusCode, Value) {
-        let reply = self
-            .post_raw(
-                "/payments",
-                Some("application/json"),
-                format!(r#"{{"correlationId":"{id}","amount":{amount}}}"#),
-            )
-            .await;
+        let reply = self.post_payment_reply(id, amount).await;
         (reply.status, reply.json())
+    }
+
+    /// `POST /payments` like [`Stack::post_payment`], returning the whole reply (headers too).
+    pub async fn post_payment_reply(&self, id: &str, amount: &str) -> Reply {
+        self.post_raw(
+            "/payments",
+            Some("application/json"),
+            format!(r#"{{"correlationId":"{id}","amount":{amount}}}"#),
+        )
+        .await
     }
 
     /// `POST path` with a raw body and an optional `Content-Type`.
