@@ -102,56 +102,65 @@ impl Handler for SetToken {
 }
 
 #[derive(Deserialize)]
-struct DelayRequest {
+pub(crate) struct DelayRequest {
     delay: i32,
 }
 
-/// `PUT /admin/configurations/delay {"delay": ms}` → 200 `{"config":"delay","was","is"}`.
-pub(crate) struct SetDelay(pub Arc<ProcessorState>);
-
-#[async_trait]
-impl Handler for SetDelay {
-    async fn handle(&self, req: &mut Request, _: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
-        let body = match read_json::<DelayRequest>(req).await {
-            Ok(body) => body,
-            Err(status) => return reply::empty(res, status),
-        };
-        if !authorized(&self.0, req) {
-            return reply::empty(res, StatusCode::UNAUTHORIZED);
-        }
-        let was = self.0.settings.set_delay_ms(body.delay);
-        let changed = ConfigurationChanged {
-            config: "delay",
-            was,
-            is: body.delay,
-        };
-        reply::json(res, StatusCode::OK, &changed);
-    }
-}
-
 #[derive(Deserialize)]
-struct FailureRequest {
+pub(crate) struct FailureRequest {
     failure: bool,
 }
 
-/// `PUT /admin/configurations/failure {"failure": bool}` → 200 `{"config":"failure","was","is"}`.
-pub(crate) struct SetFailure(pub Arc<ProcessorState>);
+/// `PUT /admin/configurations/{delay|failure}` → 200 `{"config","was","is"}`: one handler for
+/// both settings, which differ only in their body and the value they swap.
+pub(crate) struct SetConfiguration<B, T> {
+    state: Arc<ProcessorState>,
+    config: &'static str,
+    /// Applies the request to the settings; returns (was, is).
+    apply: fn(&ProcessorState, B) -> (T, T),
+}
+
+impl SetConfiguration<DelayRequest, i32> {
+    /// `PUT /admin/configurations/delay {"delay": ms}`.
+    pub(crate) fn delay(state: Arc<ProcessorState>) -> Self {
+        Self {
+            state,
+            config: "delay",
+            apply: |s, b| (s.settings.set_delay_ms(b.delay), b.delay),
+        }
+    }
+}
+
+impl SetConfiguration<FailureRequest, bool> {
+    /// `PUT /admin/configurations/failure {"failure": bool}`.
+    pub(crate) fn failure(state: Arc<ProcessorState>) -> Self {
+        Self {
+            state,
+            config: "failure",
+            apply: |s, b| (s.settings.set_failure(b.failure), b.failure),
+        }
+    }
+}
 
 #[async_trait]
-impl Handler for SetFailure {
+impl<B, T> Handler for SetConfiguration<B, T>
+where
+    B: serde::de::DeserializeOwned + Send + 'static,
+    T: Serialize + Send + Sync + 'static,
+{
     async fn handle(&self, req: &mut Request, _: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
-        let body = match read_json::<FailureRequest>(req).await {
+        let body = match read_json::<B>(req).await {
             Ok(body) => body,
             Err(status) => return reply::empty(res, status),
         };
-        if !authorized(&self.0, req) {
+        if !authorized(&self.state, req) {
             return reply::empty(res, StatusCode::UNAUTHORIZED);
         }
-        let was = self.0.settings.set_failure(body.failure);
+        let (was, is) = (self.apply)(&self.state, body);
         let changed = ConfigurationChanged {
-            config: "failure",
+            config: self.config,
             was,
-            is: body.failure,
+            is,
         };
         reply::json(res, StatusCode::OK, &changed);
     }

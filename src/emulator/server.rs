@@ -12,7 +12,7 @@ use salvo::{Router, Server};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use super::admin::{PaymentsSummary, PurgePayments, SetDelay, SetFailure, SetToken};
+use super::admin::{PaymentsSummary, PurgePayments, SetConfiguration, SetToken};
 use super::config::EmulatorConfig;
 use super::handle::EmulatorHandle;
 use super::health::ServiceHealth;
@@ -37,8 +37,14 @@ fn router(state: &Arc<ProcessorState>) -> Router {
             Router::with_path("admin")
                 .push(Router::with_path("payments-summary").get(PaymentsSummary(shared())))
                 .push(Router::with_path("configurations/token").put(SetToken(shared())))
-                .push(Router::with_path("configurations/delay").put(SetDelay(shared())))
-                .push(Router::with_path("configurations/failure").put(SetFailure(shared())))
+                .push(
+                    Router::with_path("configurations/delay")
+                        .put(SetConfiguration::delay(shared())),
+                )
+                .push(
+                    Router::with_path("configurations/failure")
+                        .put(SetConfiguration::failure(shared())),
+                )
                 .push(Router::with_path("purge-payments").post(PurgePayments(shared()))),
         )
 }
