@@ -14,7 +14,7 @@ import { textSummary } from './lib/summary.js';
 // ---------------------------------------------------------------- parameters (init context)
 const ENV = __ENV;
 const SCHEDULE_PATH = schedulePath(ENV.SCHEDULE);
-const SCHEDULE = normalize(JSON.parse(open(SCHEDULE_PATH)), ENV.SCHEDULE || 'published');
+const SCHEDULE = normalize(withAuditOverride(JSON.parse(open(SCHEDULE_PATH))), ENV.SCHEDULE || 'published');
 const MAX_REQUESTS = envInt('MAX_REQUESTS', SCHEDULE.ramp.max_requests);
 const TIME_SCALE = envNum('TIME_SCALE', 1);
 const BACKEND = trimSlash(ENV.BACKEND_URL || 'http://localhost:9999');
@@ -33,6 +33,16 @@ const SUCCESS = [200, 201, 202, 204];
 const DURATION_S = SCHEDULE.ramp.duration_s * TIME_SCALE; // ramp == test length; audits run as long
 const TEARDOWN_WINDOW_S = SCHEDULE.teardown_window_s ?? DURATION_S + 10;
 const AMOUNT = SCHEDULE.amount_cents / 100;
+
+// AUDIT_TO_AGO_S / AUDIT_FROM_AGO_S move the audit window of any schedule, so one schedule can be run with
+// the window a little shorter and longer than the backend's audit_slack_ms assumes.
+function withAuditOverride(raw) {
+  const audit = { ...(raw.audit || {}) };
+  for (const [envName, key] of [['AUDIT_TO_AGO_S', 'to_ago_s'], ['AUDIT_FROM_AGO_S', 'from_ago_s']]) {
+    if (ENV[envName] !== undefined && ENV[envName] !== '') audit[key] = Number(ENV[envName]);
+  }
+  return { ...raw, audit };
+}
 
 function envNum(name, dflt) {
   if (ENV[name] === undefined || ENV[name] === '') return dflt;
@@ -320,6 +330,7 @@ export function handleSummary(data) {
     max_requests: MAX_REQUESTS,
     money_from: SCHEDULE.money_from,
     audit_diff: SCHEDULE.audit.diff,
+    audit_window_ago_s: [SCHEDULE.audit.from_ago_s, SCHEDULE.audit.to_ago_s],
     score: r.official.total_liquido,
     score_exact: r.exact.score,
     gross_exact: r.exact.gross,
