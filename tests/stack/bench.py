@@ -22,6 +22,7 @@ from pathlib import Path
 import control
 import k6run
 import layout
+import timeline
 
 SERVICES = ("nginx", "api1", "api2", "worker", "redis", "postgres", "load (k6+emulators)")
 
@@ -32,8 +33,9 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
     run_dir = control.up(emulators=True, purge=True, mode=mode, fees=fees)
     print(f"[bench] {label}: stack up in {time.monotonic() - t0:.1f} s", flush=True)
     row: dict = {"label": label, "mode": mode}
+    sampler = timeline.Sampler.for_run(out, control.read_state(run_dir) or {}, run_dir).start()
     try:
-        res = k6run.run(out, label)
+        res = k6run.run(out, label, env_extra=timeline.k6_env(out))
         row.update(ok=res.ok, official=res.official, extra=res.extra)
         if res.ok and mode == "stack":
             print(f"[bench] {label}: waiting for the queue to drain (≤ {k6run.DRAIN_TIMEOUT_S:.0f} s)", flush=True)
@@ -43,6 +45,7 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
         row["services"] = control.service_stats(run_dir)
         row["uncapped"] = (control.read_state(run_dir) or {}).get("uncapped")
     finally:
+        sampler.stop()
         shutil.copytree(run_dir / "logs", out / "logs", dirs_exist_ok=True)
         for name in ("stack.json", "state.json", "nginx.conf"):
             if (run_dir / name).exists():
@@ -180,6 +183,11 @@ def main() -> int:
             bucket.append(row)
             print(f"[bench] {label} finished (+{time.monotonic() - t0:.0f} s total)", flush=True)
     text = f"rinha-rs bench {stamp} · schedule {sched_name} · {machine()}\n\n" + table(rows, floors)
+    time_scale = float(os.environ.get("TIME_SCALE") or 1)
+    stages = [st | {"at_s": st["at_s"] * time_scale} for st in k6run.schedule(sched_name)["stages"]]
+    for i in range(1, runs + 1):
+        text += f"\nrun-{i}, per {timeline.BUCKET_S} s bucket (POST ms; CPU and throttled seconds per service):\n"
+        text += timeline.report(root / f"run-{i}", root / f"floor-{i}", stages)
     (root / "table.txt").write_text(text)
     best = pick_median_run(rows)
     for name in ("score.json", "report.html", "k6-extra.json"):

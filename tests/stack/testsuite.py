@@ -48,6 +48,7 @@ def steps() -> list[tuple[str, list[str] | None]]:
     scripts = shell_scripts()
     if scripts:
         out.append(("shellcheck", ["shellcheck", "--external-sources", *scripts]))
+    out.append(("python runner unit tests", [py, "-m", "unittest", "discover", "-s", "tests/stack", "-p", "test_*.py"]))
     out.append(("python runner compiles", [py, "-m", "py_compile", *map(str, Path(__file__).parent.glob("*.py"))]))
     out.append(("end-to-end (make up + k6 + make down)", [py, str(Path(__file__).with_name("stack.py")), "e2e"]))
     return out

@@ -1,0 +1,66 @@
+"""Unit tests of the timeline's pure parts: `python3 -m unittest discover -s tests/stack -p 'test_*.py'`."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import tempfile
+import unittest
+from pathlib import Path
+
+import timeline
+
+
+class Quantiles(unittest.TestCase):
+    def test_interpolates_like_k6(self):
+        vals = [float(v) for v in range(1, 101)]
+        self.assertAlmostEqual(timeline.quantile(vals, 0.99), 99.01)
+        self.assertEqual(timeline.quantile(vals, 0.5), 50.5)
+        self.assertIsNone(timeline.quantile([], 0.99))
+
+
+class Buckets(unittest.TestCase):
+    def test_failed_posts_count_but_do_not_enter_the_percentiles(self):
+        posts = [(1.0, 2.0, True), (2.0, 4.0, True), (3.0, 1500.0, False), (12.0, 7.0, True)]
+        b = timeline.buckets(posts)
+        self.assertEqual(b[0], {"posts": 3, "failed": 1, "p50": 3.0, "p99": 3.98})
+        self.assertEqual(b[10]["posts"], 1)
+
+    def test_verdict_names_only_big_buckets_over_the_ratio(self):
+        rows = [{"bucket_s": 0, "posts": 999, "p99_over_floor": 9.0},
+                {"bucket_s": 10, "posts": 1000, "p99_over_floor": 3.5},
+                {"bucket_s": 20, "posts": 5000, "p99_over_floor": 2.0}]
+        self.assertIn("10s (3.5x)", timeline.verdict(rows))
+        self.assertNotIn("0s (9.0x)", timeline.verdict(rows))
+        self.assertIn("none", timeline.verdict(rows[2:]))
+
+
+class Reading(unittest.TestCase):
+    def test_prometheus_lines_with_labels_and_junk(self):
+        text = '# TYPE x gauge\nrinha_processor_inflight{processor="default"} 12\nbroken line\nrinha_queue_length 3\n'
+        m = timeline.parse_prometheus(text)
+        self.assertEqual(m['rinha_processor_inflight{processor="default"}'], 12.0)
+        self.assertEqual(m["rinha_queue_length"], 3.0)
+        self.assertEqual(len(m), 2)
+
+    def test_only_post_payment_durations_are_read_relative_to_the_sampler_start(self):
+        with tempfile.TemporaryDirectory() as d:
+            run = Path(d)
+            (run / "timeline-meta.json").write_text(json.dumps({"t0": 1000.0}))
+            with gzip.open(run / timeline.POINTS, "wt", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["metric_name", "timestamp", "metric_value", "expected_response", "extra_tags"])
+                w.writerow(["http_req_duration", "1002500", "3.5", "true", "op=post_payment&target=backend"])
+                w.writerow(["http_req_duration", "1003000", "9.0", "true", "op=summary&target=backend"])
+                w.writerow(["http_req_waiting", "1003000", "2.0", "true", "op=post_payment&target=backend"])
+                w.writerow(["http_req_duration", "1004", "1500", "false", "op=post_payment&target=backend"])
+            self.assertEqual(timeline.read_posts(run), [(2.5, 3.5, True), (4.0, 1500.0, False)])
+
+    def test_counters_become_rates(self):
+        samples = [{"t": 0.0, "x": 1.0}, {"t": 2.0, "x": 3.0}, {"t": 3.0, "x": None}]
+        self.assertEqual(timeline.rates(samples, "x"), [(2.0, 1.0), (3.0, None)])
+
+
+if __name__ == "__main__":
+    unittest.main()
