@@ -103,6 +103,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reads_the_official_processors_zoneless_timestamps_as_utc() {
+        // Its `GET /payments/{id}` answers from a `timestamp` column: no zone, up to 7 fraction
+        // digits, trailing zeros dropped.
+        assert_eq!(
+            parse_millis("2025-07-15T12:34:56.123"),
+            Some(1_752_582_896_123)
+        );
+        assert_eq!(
+            parse_millis("2025-07-15T12:34:56.1239999"),
+            Some(1_752_582_896_123)
+        );
+        assert_eq!(parse_millis("2025-07-15T12:34:56"), Some(1_752_582_896_000));
+        assert_eq!(parse_millis("2025-07-15T12:34:56.1"), Some(1_752_582_896_100));
+        // An offset still counts, and garbage is still refused.
+        assert_eq!(
+            parse_millis("2025-07-15T13:34:56.123+01:00"),
+            Some(1_752_582_896_123)
+        );
+        assert_eq!(parse_millis("2025-07-15T12:34"), None);
+        assert_eq!(parse_millis("2025-07-15"), None);
+    }
+
+    #[test]
+    fn summary_bounds_still_need_a_zone() {
+        assert!(parse_bound("2025-07-15T12:34:56.123", TimeBound::From).is_err());
+    }
+
+    #[test]
     fn formats_like_the_processors() {
         assert_eq!(format_millis(1_752_582_896_000), "2025-07-15T12:34:56.000Z");
         assert_eq!(format_millis(1_752_582_896_007), "2025-07-15T12:34:56.007Z");
