@@ -32,10 +32,22 @@ pub fn format_millis(ms: Millis) -> String {
     )
 }
 
-/// Parses an RFC 3339 timestamp (any fraction length, `Z` or an offset) to milliseconds,
-/// flooring sub-millisecond precision. Used for processor answers, which use millisecond text.
+/// Parses a processor's timestamp to milliseconds, flooring sub-millisecond precision: RFC 3339
+/// (any fraction length, `Z` or an offset), or no zone designator at all, which is UTC — the
+/// official processor keeps `requestedAt` in a `timestamp` column and answers it as
+/// `2025-07-15T12:34:56.123` (up to 7 fraction digits, trailing zeros dropped).
 pub fn parse_millis(text: &str) -> Option<Millis> {
-    parse_nanos(text).map(|ns| ns.div_euclid(1_000_000) as Millis)
+    let text = text.trim_matches('"');
+    // `get`, not indexing: byte 10 may fall inside a multi-byte character of a garbage answer.
+    let zoneless = text
+        .get(10..)
+        .is_some_and(|time| !time.is_empty() && !time.contains(['Z', 'z', '+', '-', ' ']));
+    let ns = if zoneless {
+        parse_nanos(&format!("{text}Z"))
+    } else {
+        parse_nanos(text)
+    };
+    ns.map(|ns| ns.div_euclid(1_000_000) as Millis)
 }
 
 /// [`parse_rfc3339_nanos`] after forgiving what our clients' timestamps go through: quotes, a
@@ -115,7 +127,10 @@ mod tests {
             Some(1_752_582_896_123)
         );
         assert_eq!(parse_millis("2025-07-15T12:34:56"), Some(1_752_582_896_000));
-        assert_eq!(parse_millis("2025-07-15T12:34:56.1"), Some(1_752_582_896_100));
+        assert_eq!(
+            parse_millis("2025-07-15T12:34:56.1"),
+            Some(1_752_582_896_100)
+        );
         // An offset still counts, and garbage is still refused.
         assert_eq!(
             parse_millis("2025-07-15T13:34:56.123+01:00"),
