@@ -138,6 +138,7 @@ mod tests {
         );
         assert_eq!(parse_millis("2025-07-15T12:34"), None);
         assert_eq!(parse_millis("2025-07-15"), None);
+        assert_eq!(parse_millis("2025-07-1\u{e9}T12:34:56"), None);
     }
 
     #[test]
