@@ -6,8 +6,8 @@ how long the processors took, how large the backlog was. `Sampler` records that 
 (`timeline.csv`); k6 writes every request (`k6-points.csv.gz`, via K6_OUT); `report()` joins both per bucket,
 beside the floor's run, into `buckets.csv`, a text table and `timeline.png` (matplotlib, when installed).
 
-Times are seconds since the sampler started, which is when k6 was launched (k6's setup takes a few hundred
-ms more, so stage lines may sit that much early).
+Times are seconds since the sampler started, which is when k6 was launched; stage lines are drawn from the
+first POST on, which is when k6's scenarios (and its processor stages) begin after its setup.
 """
 
 from __future__ import annotations
@@ -103,9 +103,11 @@ class Sampler:
     @classmethod
     def for_run(cls, out: Path, state: dict, run_dir: Path) -> "Sampler":
         groups = state.get("cgroup", {}).get("groups", {})
-        services = {name: svc["group"] for name, svc in state.get("services", {}).items()}
-        if "load" in groups:
-            services["load"] = "load"
+        # Services that share a group (the emulators share k6's `load`) would be counted twice.
+        services = {"load": "load"} if "load" in groups else {}
+        for name, svc in state.get("services", {}).items():
+            if svc["group"] not in services.values():
+                services[name] = svc["group"]
         worker_sock = run_dir / "worker.sock"
         return cls(out, groups, services, f"unix:{worker_sock}" if worker_sock.exists() else None)
 
@@ -277,12 +279,16 @@ def verdict(rows: list[dict], min_posts: int = 1000, max_ratio: float = 3.0) -> 
 def report(run: Path, floor: Path | None, stages: list[dict]) -> str:
     """Join the run with its floor; write buckets.csv and timeline.png into `run`; return the text table."""
     samples = read_samples(run)
-    stack_b = buckets(read_posts(run))
+    posts = read_posts(run)
+    stack_b = buckets(posts)
     floor_b = buckets(read_posts(floor)) if floor else {}
     if not stack_b:
         return "timeline: no k6 points recorded (k6-points.csv.gz missing)\n"
     services = service_names(samples)
     rows = bucket_table(stack_b, floor_b, samples, services)
+    # Stages start with the scenario, after k6's setup: the first POST marks it.
+    start = min(t for t, _, _ in posts)
+    stages = [st | {"at_s": st["at_s"] + start} for st in stages]
     keys = list(dict.fromkeys(k for r in rows for k in r))
     with open(run / "buckets.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
