@@ -130,6 +130,15 @@ print(", ".join(n + " " + nodes[n]["locked"]["rev"][:12] for n in sorted(nodes["
   fi
 fi
 
+# ------------------------------------------------------------------ Rust toolchain
+step "Rust toolchain: rust-toolchain.toml, Cargo.toml rust-version, every locked crate's rust-version"
+if out=$(python3 tests/tools/check-rust-version.py 2>&1); then
+  printf '%s\n' "$out"
+else
+  printf '%s\n' "$out"
+  failures=$((failures + $(printf '%s\n' "$out" | grep -c '^FAIL')))
+fi
+
 # ------------------------------------------------------------------ caps
 step "caps budget (nix/caps.json, rendered by nix/caps.nix)"
 RENDERED="$WORK/caps-rendered.json"
