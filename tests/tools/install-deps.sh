@@ -122,8 +122,10 @@ stop_apt_daemon() {
 
 # rust-toolchain.toml pins the exact version (e.g. 1.95.0), so rustup looks for a toolchain of that
 # name. A machine whose only toolchain is `stable` at that very version (this project's machines,
-# which cannot reach rustup's servers) gets the name as a link to it: `rustup toolchain link`, no
-# download. Any other version is not silently accepted: the build must use the pinned compiler.
+# which cannot reach rustup's servers) gets that name as a symlink to it in rustup's toolchains
+# directory: no download. (`rustup toolchain link` refuses names that look like releases, hence
+# the plain symlink; rustup resolves it like an installed toolchain.) Any other version is not
+# silently accepted: rustup installs the pinned one where it can reach its servers, else we stop.
 want_rust=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$root/rust-toolchain.toml" 2>/dev/null || true)
 if [[ -n $want_rust ]] && command -v rustup >/dev/null; then
   if rustup toolchain list | grep -q "^$want_rust-"; then
@@ -131,8 +133,10 @@ if [[ -n $want_rust ]] && command -v rustup >/dev/null; then
   else
     stable_version=$(rustup run stable rustc --version 2>/dev/null | awk '{print $2}' || true)
     if [[ $stable_version == "$want_rust" ]]; then
-      log "rust: naming the installed stable ($stable_version) $want_rust (rustup toolchain link)"
-      rustup toolchain link "$want_rust" "$(rustup run stable rustc --print sysroot)"
+      host=$(rustup run stable rustc -vV | sed -n 's/^host: //p')
+      sysroot=$(rustup run stable rustc --print sysroot)
+      log "rust: naming the installed stable ($stable_version) $want_rust-$host (symlink, no download)"
+      ln -sfn "$sysroot" "$(rustup show home)/toolchains/$want_rust-$host"
     else
       log "rust: rust-toolchain.toml wants $want_rust; installing it with rustup (needs rustup's servers)"
       rustup toolchain install --profile minimal --component clippy,rustfmt "$want_rust" \
