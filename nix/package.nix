@@ -10,13 +10,15 @@
 let
   root = ../.;
 
-  # Cargo sources plus what the build reads with include_str!: migrations/.
+  # Cargo sources plus what the build reads besides them (nix/source.nix, checked offline by
+  # tests/nix/crane-source.py against every include_str!/include_bytes! and manifest path).
+  extra = import ./source.nix;
   src = lib.fileset.toSource {
     inherit root;
-    fileset = lib.fileset.unions [
+    fileset = lib.fileset.unions ([
       (craneLib.fileset.commonCargoSources root)
-      ../migrations
-    ];
+      (lib.fileset.fileFilter (file: lib.any file.hasExt extra.extensions) root)
+    ] ++ map (dir: root + "/${dir}") extra.directories);
   };
 
   commonArgs = {
