@@ -130,6 +130,17 @@ print(", ".join(n + " " + nodes[n]["locked"]["rev"][:12] for n in sorted(nodes["
   fi
 fi
 
+# ------------------------------------------------------------------ crane's source filter
+step "the source nix/package.nix hands to crane holds every file the build reads"
+if [ "$HAVE_NIX" = 1 ]; then
+  if out=$(python3 tests/nix/crane-source.py 2>&1); then
+    printf '%s\n' "$out"
+  else
+    printf '%s\n' "$out"
+    failures=$((failures + $(printf '%s\n' "$out" | grep -c '^FAIL')))
+  fi
+fi
+
 # ------------------------------------------------------------------ Rust toolchain
 step "Rust toolchain: rust-toolchain.toml, Cargo.toml rust-version, every locked crate's rust-version"
 if out=$(python3 tests/tools/check-rust-version.py 2>&1); then
