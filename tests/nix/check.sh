@@ -58,6 +58,25 @@ if [ ! -x "$PYFLAKES_VENV/bin/pyflakes" ]; then
   { python3 -m venv "$PYFLAKES_VENV" && "$PYFLAKES_VENV/bin/pip" install -q "pyflakes==$PYFLAKES_VERSION"; } \
     > "$WORK/pip.log" 2>&1 || tail -5 "$WORK/pip.log"
 fi
+# The image-root check's local stand-ins: busybox (the app image's) and a pg_isready (the
+# embedded PostgreSQL build has none).
+if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+  want=()
+  command -v busybox > /dev/null || want+=(busybox)
+  compgen -G '/usr/lib/postgresql/*/bin/pg_isready' > /dev/null || want+=(postgresql-client)
+  if [ "${#want[@]}" -gt 0 ]; then
+    echo "installing ${want[*]} (apt)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${want[@]}" > "$WORK/apt2.log" 2>&1 \
+      || { DEBIAN_FRONTEND=noninteractive apt-get update -q > "$WORK/apt2.log" 2>&1 \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${want[@]}" >> "$WORK/apt2.log" 2>&1; } \
+      || tail -5 "$WORK/apt2.log"
+  fi
+fi
+# Tool paths (RINHA_PG_BINDIR, ...) when run outside `make test`.
+if [ -z "${RINHA_PG_BINDIR:-}" ] && [ -f "$TOOLS/env.sh" ]; then
+  # shellcheck disable=SC1091  # written by tests/tools/install-deps.sh
+  . "$TOOLS/env.sh"
+fi
 HAVE_NIX=0
 if command -v nix-instantiate > /dev/null; then
   HAVE_NIX=1
@@ -346,6 +365,16 @@ if [ -x "$PG_BIN/postgres" ] && "$PG_BIN/postgres" --version | grep -q ' 17\.' &
   pg_stop
 else
   skip "postgres entrypoint run (needs root, setpriv and PostgreSQL 17 in \$RINHA_PG_BINDIR or target/tools/pg17)"
+fi
+
+# ------------------------------------------------------------------ images in minimal roots
+step "each image's entrypoint and healthcheck in a root holding only its contents (nix/image-spec.nix)"
+if [ "$HAVE_NIX" = 1 ] && [ "$(id -u)" = 0 ] && [ -x target/release/rinha ] && [ -x target/release/payment-processor ]; then
+  out=$(python3 tests/nix/image-roots.py 2>&1)
+  printf '%s\n' "$out"
+  failures=$((failures + $(printf '%s\n' "$out" | grep -c '^FAIL')))
+else
+  skip "image roots (needs nix-instantiate, root, and target/release/{rinha,payment-processor}: cargo build --release --bins)"
 fi
 
 # ------------------------------------------------------------------ VM test script
