@@ -123,7 +123,8 @@ in
     };
 
     postgres = {
-      contents = [ "postgresql" "nss" ];
+      # bash brings /bin/sh: initdb finds postgres with popen("postgres -V"), which runs /bin/sh.
+      contents = [ "postgresql" "bash" "nss" ];
       entrypoint = [ generated.rinha-postgres-entrypoint ];
       cmd = pgArgs;
       user = "999:999";
