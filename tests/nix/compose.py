@@ -399,6 +399,19 @@ def rule_check(doc: dict, caps: dict) -> list[tuple[bool, str]]:
     return results
 
 
+# ---------------------------------------------------------------- publishing
+
+def publishing_warning(images: dict) -> str | None:
+    """Judges pull, they do not build: until every image is pushed and pinned by digest in
+    nix/images.json, `docker compose up` on their machine cannot find the images."""
+    missing = sorted(k for k in images["images"] if not (images.get("digests") or {}).get(k))
+    if not missing:
+        return None
+    return (f"WARNING: not ready for judges: the images are not published and pinned by digest "
+            f"(nix/images.json names {images['registry']}, no digest for {', '.join(missing)}); "
+            f"see the README, 'Publishing a submission'")
+
+
 # ---------------------------------------------------------------- CLI
 
 def main(argv: list[str]) -> int:
@@ -421,6 +434,9 @@ def main(argv: list[str]) -> int:
         return 0
 
     failed = 0
+    warning = publishing_warning(images)
+    if warning:
+        print(warning)
     actual = args.file.read_text(encoding="utf-8") if args.file.exists() else ""
     same = actual == expected
     print(f"{'PASS' if same else 'FAIL'} compose: {args.file.name} is what `compose.py generate` makes from the caps")
