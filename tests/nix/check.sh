@@ -378,23 +378,29 @@ else
 fi
 
 # ------------------------------------------------------------------ VM test script
-step "VM test script (nix/vm-test.py) with pyflakes"
+step "VM test scripts (nix/vm-test.py, nix/compose-test.py): pyflakes, driver names"
 if [ -x "$PYFLAKES_VENV/bin/pyflakes" ]; then
   # The NixOS test driver defines these globals; declare them as it does.
-  { echo 'machine = start_all = subtest = None  # noqa: driver globals'; cat nix/vm-test.py; } > "$WORK/vm-test.py"
-  if out=$("$PYFLAKES_VENV/bin/pyflakes" "$WORK/vm-test.py" 2>&1) \
-    && out2=$("$PYFLAKES_VENV/bin/pyflakes" tests/nix/compose.py 2>&1); then
-    pass "pyflakes $PYFLAKES_VERSION: nix/vm-test.py (with the driver's globals), tests/nix/compose.py"
+  for script in nix/vm-test.py nix/compose-test.py; do
+    { echo 'machine = start_all = subtest = None  # noqa: driver globals'; cat "$script"; } > "$WORK/${script##*/}"
+  done
+  if out=$("$PYFLAKES_VENV/bin/pyflakes" "$WORK/vm-test.py" "$WORK/compose-test.py" 2>&1) \
+    && out2=$("$PYFLAKES_VENV/bin/pyflakes" tests/nix/*.py tests/tools/*.py tests/stack/caps.py tests/stack/services.py 2>&1); then
+    pass "pyflakes $PYFLAKES_VERSION: nix/{vm,compose}-test.py (with the driver's globals), tests/nix/*.py, tests/tools/*.py, tests/stack/{caps,services}.py"
   else
     fail "pyflakes:"; printf '%s\n%s\n' "$out" "${out2:-}"
   fi
-  if out=$(python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' nix/vm-test.py 2>&1); then
-    pass "python3 ast.parse: nix/vm-test.py"
-  else
-    fail "python3 ast.parse: $out"
-  fi
 else
   fail "pyflakes: not installed"
+fi
+# Only methods the NixOS test driver's Machine has (a typo would fail only in the VM).
+driver_methods="succeed fail wait_for_unit wait_for_open_port wait_until_succeeds wait_until_fails copy_from_vm log execute start shutdown"
+unknown=$(grep -ho 'machine\.[a-z_]*' nix/vm-test.py nix/compose-test.py | sort -u | sed 's/machine\.//' \
+  | while read -r m; do case " $driver_methods " in *" $m "*) ;; *) echo "$m" ;; esac; done)
+if [ -z "$unknown" ]; then
+  pass "VM test scripts call only driver methods ($(grep -ho 'machine\.[a-z_]*' nix/vm-test.py nix/compose-test.py | sort -u | paste -sd' '))"
+else
+  fail "VM test scripts call unknown driver methods: $unknown"
 fi
 
 # ------------------------------------------------------------------ compose
