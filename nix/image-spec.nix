@@ -56,6 +56,7 @@ in
       executable = false;
       text = (import ./nginx.nix {
         upstreams = [ "api1:8080" "api2:8080" ];
+        runDir = "/tmp";
       }).full;
     };
 
@@ -106,8 +107,8 @@ in
       workdir = "/";
       env = [ ];
       ports = [ "9999/tcp" ];
-      tmp = true; # nginx temp paths
-      dirs = [ ];
+      tmp = true; # nginx's pid and temp paths: /tmp/nginx
+      dirs = [{ path = "tmp/nginx"; owner = "65534:65534"; mode = "0755"; }];
     };
 
     redis = {

@@ -372,7 +372,7 @@ def check_nginx(spec, base, log) -> tuple[bool, str]:
     root = Root(base / "nginx", image)
     try:
         out = root.run(image["entrypoint"] + image["cmd"] + ["-t"], {})
-        return out.returncode == 0, f"image nginx: entrypoint with -t: {(out.stdout + out.stderr).strip()[-300:]}"
+        return out.returncode == 0, f"image nginx: entrypoint with -t: {' | '.join((out.stdout + out.stderr).strip().splitlines())[-300:]}"
     finally:
         root.close()
 
