@@ -5,7 +5,8 @@
 #
 # The fresh machine is a Debian 12 root made by debootstrap (minbase) from the apt mirror this machine
 # already uses, holding only the packages of a new machine that matter to this project (the list
-# below, taken from the environment's list for a new `rust` machine), plus the Rust toolchain as a new
+# below, taken from the environment's list for a new `rust` machine) and the machine's network trust
+# (its extra CA certificates and the variables pointing at them), plus the Rust toolchain as a new
 # machine has it: the toolchain directories of ~/.rustup bind-mounted read-only (real directories only,
 # so a toolchain name someone added by hand later is not there), ~/.cargo/bin read-only, and an empty
 # cargo registry. The committed HEAD is cloned into it (like CI's fresh clone); /proc, /sys and /dev
@@ -77,6 +78,21 @@ deb $security $SUITE-security main
 EOF
 cp -L /etc/resolv.conf "$fresh/etc/resolv.conf"
 
+# The machine's own network setup, which a new machine of this kind has too (it is not the project's to
+# install): the extra CA certificates its registries are reached through, and the client settings and
+# environment variables that point at them. No credentials are involved.
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$fresh/usr/local/share/ca-certificates/"
+  chroot "$fresh" update-ca-certificates >>"$log" 2>&1
+fi
+[[ -f /etc/pip.conf ]] && cp /etc/pip.conf "$fresh/etc/pip.conf"
+[[ -f $HOME/.npmrc ]] && cp "$HOME/.npmrc" "$fresh/root/.npmrc"
+machine_env=()
+for var in SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE REQUESTS_CA_BUNDLE PIP_CERT NODE_EXTRA_CA_CERTS \
+  GIT_SSL_CAINFO NIX_SSL_CERT_FILE PIP_DEFAULT_TIMEOUT PIP_DISABLE_PIP_VERSION_CHECK; do
+  [[ -n ${!var:-} ]] && machine_env+=("$var=${!var}")
+done
+
 mount -t proc proc "$fresh/proc"
 for fs in sys dev; do
   mount --rbind "/$fs" "$fresh/$fs"
@@ -109,7 +125,7 @@ exec 9>/tmp/rinha-stack.lock
 flock 9
 say "running .ci/run in the fresh root (log: $log)"
 rc=0
-nice -n 10 chroot "$fresh" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+nice -n 10 chroot "$fresh" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 "${machine_env[@]}" \
   PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   bash -c 'cd /root/rinha-rs && bash .ci/run' >>"$log" 2>&1 || rc=$?
 flock -u 9
