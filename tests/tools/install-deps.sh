@@ -127,19 +127,22 @@ stop_apt_daemon() {
 # the plain symlink; rustup resolves it like an installed toolchain.) Any other version is not
 # silently accepted: rustup installs the pinned one where it can reach its servers, else we stop.
 want_rust=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$root/rust-toolchain.toml" 2>/dev/null || true)
+# rustup is asked from / so that rust-toolchain.toml does not apply to the questions themselves (it would
+# make rustup try to download the pinned toolchain before we could name it).
+rustup_here() { (cd / && rustup "$@"); }
 if [[ -n $want_rust ]] && command -v rustup >/dev/null; then
-  if rustup toolchain list | grep -q "^$want_rust-"; then
+  if rustup_here toolchain list | grep -q "^$want_rust-"; then
     log "rust: toolchain $want_rust present"
   else
-    stable_version=$(rustup run stable rustc --version 2>/dev/null | awk '{print $2}' || true)
+    stable_version=$(rustup_here run stable rustc --version 2>/dev/null | awk '{print $2}' || true)
     if [[ $stable_version == "$want_rust" ]]; then
-      host=$(rustup run stable rustc -vV | sed -n 's/^host: //p')
-      sysroot=$(rustup run stable rustc --print sysroot)
+      host=$(rustup_here run stable rustc -vV | sed -n 's/^host: //p')
+      sysroot=$(rustup_here run stable rustc --print sysroot)
       log "rust: naming the installed stable ($stable_version) $want_rust-$host (symlink, no download)"
-      ln -sfn "$sysroot" "$(rustup show home)/toolchains/$want_rust-$host"
+      ln -sfn "$sysroot" "$(rustup_here show home)/toolchains/$want_rust-$host"
     else
       log "rust: rust-toolchain.toml wants $want_rust; installing it with rustup (needs rustup's servers)"
-      rustup toolchain install --profile minimal --component clippy,rustfmt "$want_rust" \
+      rustup_here toolchain install --profile minimal --component clippy,rustfmt "$want_rust" \
         || die "cannot install Rust $want_rust (installed stable is ${stable_version:-none}); install it yourself"
     fi
   fi
