@@ -1,12 +1,6 @@
 # rinha-rs: the two commands a new user needs are `make bench` and `make test`.
 # The logic lives in tests/stack/stack.py (Python 3 standard library); this file only names the steps.
-#
-#   make up      [EMULATORS=1] [KEEP_STATE=1] [PURGE=1]   start the capped, supervised native stack on :9999
-#   make down                                             stop it (idempotent)
-#   make status                                           processes, restarts, cgroup counters
-#   make bench   [SCHEDULE=published] [RUNS=1] [MAX_REQUESTS=550] [TIME_SCALE=1]
-#   make test                                             fmt, clippy, tests, nix checks, shellcheck, end-to-end
-#   make deps                                             install redis, nginx, node, k6, PostgreSQL 17
+# `make help` lists the targets from their `##` comments.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -15,41 +9,49 @@ SHELL := bash
 PYTHON ?= python3
 CARGO ?= cargo
 STACK := $(PYTHON) tests/stack/stack.py
+# Written by the installer once everything `up`, `bench` and `test` run is present.
+TOOLS_STAMP := target/tools/env.sh
 
 # Command-line variables reach the runner through the environment.
 export EMULATORS KEEP_STATE PURGE SCHEDULE RUNS MAX_REQUESTS TIME_SCALE
 
-.PHONY: help deps build up down status bench test floor
+.PHONY: help deps tools build up down status bench test floor fresh-check
 
-help:
-	@sed -n '1,10p' Makefile | sed 's/^# \{0,1\}//'
+help: ## this list
+	@echo 'make TARGET [VAR=value ...]'
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-deps:
+deps: ## (re)install redis, nginx, node, k6, PostgreSQL 17, shellcheck, the pinned Rust toolchain name
 	bash tests/tools/install-deps.sh
 
-# `make up` on a fresh machine installs the tools once; afterwards it does not touch apt or the network.
-target/tools/env.sh:
+# On a fresh machine the first `up`, `bench` or `test` installs the tools once; afterwards they do not
+# touch apt or the network, unless the installer itself changed.
+$(TOOLS_STAMP): tests/tools/install-deps.sh
 	bash tests/tools/install-deps.sh
+
+tools: $(TOOLS_STAMP) ## install what is missing, once (what .ci/run does first)
 
 # cargo decides what is stale; a fresh tree is a no-op.
-build:
+build: ## cargo build --release --bins
 	$(CARGO) build --release --bins
 
-up: target/tools/env.sh build
+up: $(TOOLS_STAMP) build ## start the capped, supervised stack on :9999 [EMULATORS=1] [KEEP_STATE=1] [PURGE=1]
 	$(STACK) up
 
-down:
+down: ## stop it (idempotent)
 	$(STACK) down
 
-status:
+status: ## processes, restarts, cgroup counters
 	$(STACK) status
 
-# The floor alone (nginx answering constants under its cap), for poking at it by hand.
-floor:
+floor: $(TOOLS_STAMP) ## the floor alone: nginx answering constants under its cap, for poking at by hand
 	$(STACK) up --floor
 
-bench: deps build
+bench: $(TOOLS_STAMP) build ## the benchmark and its table [SCHEDULE=published] [RUNS=1] [MAX_REQUESTS=550] [TIME_SCALE=1]
 	$(STACK) bench
 
-test: deps
+test: $(TOOLS_STAMP) ## fmt, clippy, tests, nix checks, shellcheck, end-to-end; "make-test: N passed, M failed"
 	$(STACK) test
+
+fresh-check: ## .ci/run in a fresh Debian 12 root made by debootstrap (slow; not part of CI)
+	bash tests/tools/fresh-check.sh

@@ -79,6 +79,11 @@
           module = self.nixosModules.default;
           k6Dir = ./k6;
         };
+        compose = import ./nix/compose-test.nix {
+          inherit pkgs images;
+          composeFile = ./docker-compose.yml;
+          k6Dir = ./k6;
+        };
       };
 
       nixosModules.default = {

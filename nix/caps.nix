@@ -9,7 +9,7 @@
 # Usage: `import ./caps.nix (builtins.fromJSON (builtins.readFile ./caps.json))`.
 caps:
 let
-  inherit (builtins) attrNames attrValues foldl' mapAttrs;
+  inherit (builtins) attrNames attrValues concatLists foldl' isInt map mapAttrs;
 
   # CPUQuota is a percentage of one CPU: 250 millicores = "25%". Refuse values that
   # would need a fraction, rather than silently rounding a cap away.
@@ -40,6 +40,32 @@ let
     cpu_millicores = sum "cpu_millicores";
     memory_mib = sum "memory_mib";
   };
+
+  # The budget rule, the same as tests/stack/caps.py's `violations` (the reference;
+  # tests/nix/caps-drift.py compares the two on caps.json and on broken variants): every
+  # entry positive and in whole percent of a CPU, every entry summed (the oneshot migrate
+  # included, as a judge adding up the compose limits would) within the budget, the budget
+  # within the contest's 1.5 CPU / 350 MB, Redis' maxmemory below its cap.
+  contest = { cpu_millicores = 1500; memory_mib = 350; };
+  required = [ "nginx" "api1" "api2" "worker" "redis" "postgres" "migrate" ];
+  when = cond: code: if cond then [ code ] else [ ];
+  isPositive = v: isInt v && v > 0;
+  perService = name:
+    let c = caps.services.${name}; in
+    when (!(isPositive (c.cpu_millicores or null) && isPositive (c.memory_mib or null))) "not_positive:${name}"
+    ++ when (isInt (c.cpu_millicores or null) && c.cpu_millicores / 10 * 10 != c.cpu_millicores)
+      "cpu_not_multiple_of_10:${name}";
+  redisMax = caps.services.redis.maxmemory_mib or 0;
+
+  violations =
+    concatLists (map perService (attrNames caps.services))
+    ++ concatLists (map (n: when (!(caps.services ? ${n})) "missing:${n}") required)
+    ++ when (total.cpu_millicores > caps.budget.cpu_millicores) "cpu_over_budget"
+    ++ when (total.memory_mib > caps.budget.memory_mib) "memory_over_budget"
+    ++ when
+      (caps.budget.cpu_millicores > contest.cpu_millicores || caps.budget.memory_mib > contest.memory_mib)
+      "budget_over_contest"
+    ++ when (!(redisMax > 0 && redisMax < (caps.services.redis.memory_mib or 0))) "redis_maxmemory_not_below_cap";
 in
 {
   inherit total;
@@ -53,9 +79,9 @@ in
   # The slice every service of the stack runs in: the whole budget, as one group cap.
   slice = unitCaps "budget" caps.budget;
 
-  withinBudget =
-    total.cpu_millicores <= caps.budget.cpu_millicores
-    && total.memory_mib <= caps.budget.memory_mib;
+  # Budget-rule codes broken by this caps file ([ ] when it is fine).
+  inherit violations;
+  withinBudget = violations == [ ];
 
   # Redis `maxmemory` (its "mb" is MiB); kept below the container/unit cap so AOF
   # rewrites and client buffers fit under it.

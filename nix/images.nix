@@ -1,4 +1,6 @@
-# OCI images for the judges' compose file, built with dockerTools.buildLayeredImage.
+# OCI images for the judges' compose file, built with dockerTools.buildLayeredImage from the
+# data in nix/image-spec.nix (what each image holds and runs; the offline checks run the same
+# data in minimal roots).
 #
 # Reproducible: pinned inputs, `created` fixed at the epoch (the dockerTools default,
 # written out so nobody changes it to "now"), no network, so `nix build .#images`
@@ -12,130 +14,61 @@ let
   inherit (pkgs) dockerTools lib;
 
   meta = builtins.fromJSON (builtins.readFile ./images.json);
-  settings = import ./settings.nix { inherit caps; };
 
   created = "1970-01-01T00:00:01Z";
 
-  image = key: args: dockerTools.buildLayeredImage ({
-    name = "${meta.registry}/${meta.images.${key}}";
-    inherit (meta) tag;
-    inherit created;
-  } // args);
+  # The packages image-spec.nix names. nixpkgs' bash has bin/sh.
+  store = {
+    inherit rinha nss;
+    inherit (pkgs) busybox nginx redis bash coreutils;
+    postgresql = pkgs.postgresql_17;
+  };
 
-  # /tmp for programs that want one (nginx temp paths, PostgreSQL sockets fallback).
-  tmpDir = ''
-    mkdir -p tmp
-    chmod 1777 tmp
-  '';
+  generated = lib.mapAttrs
+    (name: file: pkgs.writeTextFile { inherit name; inherit (file) text executable; })
+    spec.files;
+
+  spec = import ./image-spec.nix { inherit store generated caps; };
 
   nss = dockerTools.fakeNss.override {
-    extraPasswdLines = [
-      "postgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh"
-      "redis:x:998:998:Redis:/data:/bin/sh"
-    ];
-    extraGroupLines = [
-      "postgres:x:999:"
-      "redis:x:998:"
-    ];
+    extraPasswdLines = spec.passwd;
+    extraGroupLines = spec.group;
   };
 
-  postgresql = pkgs.postgresql_17;
+  image = key:
+    let s = spec.images.${key}; in
+    dockerTools.buildLayeredImage {
+      name = "${meta.registry}/${meta.images.${key}}";
+      inherit (meta) tag;
+      inherit created;
+      contents = map (name: store.${name}) s.contents;
+      # /tmp for programs that want one (nginx temp paths, PostgreSQL sockets fallback).
+      extraCommands = lib.optionalString s.tmp ''
+        mkdir -p tmp
+        chmod 1777 tmp
+      '';
+      fakeRootCommands = lib.concatMapStrings
+        (d: ''
+          mkdir -p ${d.path}
+          chown ${d.owner} ${d.path}
+          chmod ${d.mode} ${d.path}
+        '')
+        s.dirs;
+      config = {
+        Entrypoint = s.entrypoint;
+        Cmd = s.cmd;
+        User = s.user;
+        WorkingDir = s.workdir;
+        Env = s.env;
+        ExposedPorts = lib.genAttrs s.ports (_: { });
+      };
+    };
 
-  # Server tuning as arguments, so a compose `command:` can override it.
-  pgArgs = lib.concatLists (lib.mapAttrsToList
-    (k: v: [ "-c" "${k}=${toString v}" ])
-    (settings.postgres // {
-      listen_addresses = "*";
-      port = 5432;
-      unix_socket_directories = "/run/postgresql";
-    }));
-
-  pgEntrypoint = pkgs.writeShellScript "rinha-postgres-entrypoint" ''
-    set -eu
-    export PATH=${lib.makeBinPath [ postgresql pkgs.coreutils ]}
-    ${builtins.readFile ./postgres-entrypoint.sh}
-  '';
-
-  nginxConf = pkgs.writeText "nginx.conf"
-    (import ./nginx.nix {
-      upstreams = [ "api1:8080" "api2:8080" ];
-    }).full;
-
-  redisConf = pkgs.writeText "redis.conf" ''
-    bind 0.0.0.0
-    port 6379
-    protected-mode no
-    dir /data
-    ${settings.redisConf}
-  '';
+  keys = builtins.attrNames spec.images;
 in
-rec {
-  # All roles: `rinha api|worker|all|migrate`. busybox gives the healthcheck its wget.
-  app = image "app" {
-    contents = [ rinha pkgs.busybox nss ];
-    config = {
-      Entrypoint = [ (lib.getExe' rinha "rinha") ];
-      Cmd = [ "api" ];
-      User = "65534:65534";
-      ExposedPorts."8080/tcp" = { };
-    };
-  };
-
-  # The payment-processor emulator, for running the processors' side locally.
-  emulator = image "emulator" {
-    contents = [ nss ];
-    config = {
-      Entrypoint = [ (lib.getExe' rinha "payment-processor") ];
-      Cmd = [ "--listen" "0.0.0.0:8080" "--fee" "0.05" "--token" "123" ];
-      User = "65534:65534";
-      ExposedPorts."8080/tcp" = { };
-    };
-  };
-
-  nginx = image "nginx" {
-    contents = [ nss ];
-    extraCommands = tmpDir;
-    config = {
-      Entrypoint = [ (lib.getExe' pkgs.nginx "nginx") "-c" "${nginxConf}" "-e" "stderr" ];
-      User = "65534:65534";
-      ExposedPorts."9999/tcp" = { };
-    };
-  };
-
-  redis = image "redis" {
-    contents = [ pkgs.redis nss ];
-    extraCommands = tmpDir;
-    fakeRootCommands = ''
-      mkdir -p data
-      chown 998:998 data
-    '';
-    config = {
-      Entrypoint = [ (lib.getExe' pkgs.redis "redis-server") "${redisConf}" ];
-      User = "998:998";
-      WorkingDir = "/data";
-      ExposedPorts."6379/tcp" = { };
-    };
-  };
-
-  postgres = image "postgres" {
-    contents = [ postgresql nss ];
-    extraCommands = tmpDir;
-    fakeRootCommands = ''
-      mkdir -p run/postgresql var/lib/postgresql/data
-      chown 999:999 run/postgresql var/lib/postgresql var/lib/postgresql/data
-      chmod 0700 var/lib/postgresql/data
-    '';
-    config = {
-      Entrypoint = [ "${pgEntrypoint}" ];
-      Cmd = pgArgs;
-      User = "999:999";
-      Env = [ "PGDATA=/var/lib/postgresql/data" ];
-      ExposedPorts."5432/tcp" = { };
-    };
-  };
-
+lib.genAttrs keys image // {
   # Every image in one directory: `for i in result/*.tar.gz; do docker load -i "$i"; done`.
-  all = pkgs.linkFarm "rinha-images" (lib.mapAttrsToList
-    (key: path: { name = "${key}.tar.gz"; inherit path; })
-    { inherit app emulator nginx redis postgres; });
+  all = pkgs.linkFarm "rinha-images" (map
+    (key: { name = "${key}.tar.gz"; path = image key; })
+    keys);
 }

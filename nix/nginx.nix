@@ -1,98 +1,51 @@
-# nginx configuration for the Nix deployments (NixOS module and OCI image), builtins only
-# so the offline checks can render it and run `nginx -t` on it.
+# nginx configuration for the Nix deployments, rendered from nginx/nginx.conf.template: the
+# same file the native stack (tests/stack/services.py) fills in, so an edit of the template
+# reaches every deployment. Builtins only, so the offline checks render it too
+# (tests/nix/drift.py compares it line by line with the native rendering; check.sh runs
+# `nginx -t` on it).
 #
-# It mirrors the native stack's nginx/nginx.conf.template (same directives and values):
-# listen 9999, the API instances behind one keepalive upstream, no response buffering,
-# a 4 KiB body limit answered with the API's JSON 413, and the arrival time passed to the API as X-Arrival-Time
-# ($msec: seconds.millis), which the API measures its enqueue deadline from.
+# What differs from the native rendering, and only this:
+#   * the upstream servers: the template's two unix sockets become `upstreams`;
+#   * @RUN_DIR@ (pid and temp paths) becomes `runDir`; @USER_DIRECTIVE@ is dropped (the
+#     image runs as an unprivileged user, the NixOS unit as nginx);
+#   * errors go to stderr instead of a file in the run dir;
+#   * `listen 9999` becomes `listenPort`;
+#   * `module` (for `services.nginx.config`) also leaves out the pid, error_log and daemon
+#     lines, which the NixOS module writes itself.
 #
-# Returns { http; events; main; full; }: `http` goes inside `http { }` (the NixOS module
-# appends it to the http block nixpkgs writes), `full` is a whole nginx.conf for a
-# container running nginx as an unprivileged user.
+# Returns { full; module; }: `full` is a whole nginx.conf for the OCI image.
 {
   # upstream servers, e.g. [ "unix:/run/rinha/api1.sock" ] or [ "api1:8080" ]
   upstreams
+, runDir
 , listenPort ? 9999
-, workerConnections ? 8192
-, tmpDir ? "/tmp"
 }:
 let
-  inherit (builtins) concatStringsSep map toString;
+  inherit (builtins) concatStringsSep filter isString map match readFile replaceStrings split toString;
 
-  servers = concatStringsSep "\n" (map (s: "    server ${s} max_fails=0;") upstreams);
+  template = readFile ../nginx/nginx.conf.template;
 
-  http = ''
-    upstream rinha_api {
-    ${servers}
-        keepalive 512;
-        keepalive_requests 1000000;
-        keepalive_timeout 60s;
-    }
-
-    server {
-        listen ${toString listenPort} backlog=4096;
-        server_tokens off;
-        access_log off;
-        keepalive_requests 1000000;
-        keepalive_timeout 65s;
-
-        client_max_body_size 4k;
-        client_body_buffer_size 8k;
-        error_page 413 = @payload_too_large;
-
-        location / {
-            proxy_pass http://rinha_api;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Arrival-Time $msec;
-            proxy_buffering off;
-            proxy_request_buffering off;
-            proxy_next_upstream error timeout;
-            proxy_connect_timeout 1s;
-            proxy_read_timeout 30s;
-        }
-
-        location @payload_too_large {
-            default_type application/json;
-            return 413 '{"error":"payload_too_large","message":"request body larger than 4096 bytes"}\n';
-        }
-    }
+  nativeServers = ''
+    server unix:@RUN_DIR@/api1.sock max_fails=0;
+    server unix:@RUN_DIR@/api2.sock max_fails=0;
   '';
+  # The template indents the servers by eight spaces.
+  indent = text: concatStringsSep "\n" (map (l: if l == "" then l else "        " + l)
+    (filter isString (split "\n" text)));
+  servers = concatStringsSep "" (map (s: "server ${s} max_fails=0;\n") upstreams);
 
-  events = ''
-    worker_connections ${toString workerConnections};
-    multi_accept on;
-  '';
+  full =
+    if replaceStrings [ (indent nativeServers) ] [ "" ] template == template
+    then throw "nginx/nginx.conf.template: its upstream servers changed; update nix/nginx.nix"
+    else
+      replaceStrings
+        [ (indent nativeServers) "@USER_DIRECTIVE@\n" "error_log @RUN_DIR@/logs/nginx-error.log" "listen 9999 " "@RUN_DIR@" ]
+        [ (indent servers) "" "error_log stderr" "listen ${toString listenPort} " runDir ]
+        template;
 
-  main = ''
-    worker_rlimit_nofile ${toString (workerConnections * 2)};
-  '';
-
-  full = ''
-    worker_processes 1;
-    ${main}
-    pid ${tmpDir}/nginx.pid;
-    error_log stderr warn;
-    daemon off;
-
-    events {
-    ${events}
-    }
-
-    http {
-        client_body_temp_path ${tmpDir}/nginx-client-body;
-        proxy_temp_path ${tmpDir}/nginx-proxy;
-        fastcgi_temp_path ${tmpDir}/nginx-fastcgi;
-        uwsgi_temp_path ${tmpDir}/nginx-uwsgi;
-        scgi_temp_path ${tmpDir}/nginx-scgi;
-        default_type application/octet-stream;
-        tcp_nodelay on;
-
-    ${http}
-    }
-  '';
+  ownedByNixos = line: match "[[:space:]]*(pid|error_log|daemon)[[:space:]].*" line != null;
+  module = concatStringsSep "\n" (filter (l: isString l && !(ownedByNixos l)) (split "\n" full));
 in
-{
-  inherit http events main full;
-}
+if match ".*@[A-Z_]+@.*" (replaceStrings [ "\n" ] [ " " ] full) != null
+then throw "nginx/nginx.conf.template has a placeholder nix/nginx.nix does not fill"
+else { inherit full module; }

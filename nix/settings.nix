@@ -1,42 +1,32 @@
-# Server settings shared by the NixOS module and the OCI images (builtins only), so the
-# native-of-NixOS stack and the judges' containers run PostgreSQL and Redis alike.
+# PostgreSQL and Redis settings, from nix/settings.json: the one file every deployment reads
+# (the NixOS module and the OCI images through this file, the native runner behind `make up`
+# and `make bench` through tests/stack/services.py), so the benchmark measures the servers
+# that are deployed. tests/nix/settings-drift.py checks each rendering against the JSON.
+#
+# PostgreSQL 17 is sized for its cap (nix/caps.json): a small ledger of one table written by
+# one worker and read by two APIs through small pools. max_connections 24 = 2 APIs + the
+# worker at postgres_pool_size 4, migrate, the health probes and an admin session, with room.
+# synchronous_commit stays on: the ledger is what the audit reads, and commits happen in the
+# worker, off the request path.
+#
+# Redis: AOF fsynced every second, no RDB snapshots, maxmemory (from the caps) under its cap,
+# never evict (losing a queued payment is worse than refusing a new one).
 { caps }:
 let
+  inherit (builtins) attrNames concatStringsSep fromJSON map readFile;
+
   capsLib = import ./caps.nix caps;
+  json = fromJSON (readFile ./settings.json);
+
+  redis = json.redis // { maxmemory = capsLib.redisMaxmemory; };
+
+  # redis.conf syntax: an empty value is written as "" (e.g. `save ""`).
+  redisValue = v: if v == "" then ''""'' else v;
 in
 {
-  # PostgreSQL 17 sized for its cap (150 MiB by default): a small ledger of one
-  # table written by one worker and read by two APIs through small pools.
-  postgres = {
-    max_connections = 24; # pools: 2 APIs + worker(s) x postgres_pool_size 4, + migrate, + admin
-    shared_buffers = "32MB";
-    effective_cache_size = "64MB";
-    work_mem = "2MB";
-    maintenance_work_mem = "16MB";
-    wal_buffers = "4MB";
-    # synchronous_commit stays on: the ledger is what the audit reads, and commits
-    # happen in the worker, off the request path.
-    checkpoint_timeout = "15min";
-    max_wal_size = "256MB";
-    min_wal_size = "32MB";
-    huge_pages = "off";
-    jit = "off";
-    track_io_timing = "off";
-  };
+  inherit (json) postgres;
+  inherit redis;
 
-  # Redis: AOF everysec, maxmemory under the cap, never evict (losing a queued
-  # payment is worse than refusing a new one).
-  redis = {
-    maxmemory = capsLib.redisMaxmemory;
-    maxmemory-policy = "noeviction";
-  };
-
-  # The same, as redis.conf lines for the image (the module writes its own file).
-  redisConf = ''
-    appendonly yes
-    appendfsync everysec
-    save ""
-    maxmemory ${capsLib.redisMaxmemory}
-    maxmemory-policy noeviction
-  '';
+  # The same, as redis.conf lines for the image.
+  redisConf = concatStringsSep "\n" (map (k: "${k} ${redisValue redis.${k}}") (attrNames redis)) + "\n";
 }

