@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, Response, StatusCode};
-use rinha::emulator::{self, EmulatorConfig, Fault, RunningEmulator, TOKEN_HEADER};
+use rinha_emulator::{self as emulator, EmulatorConfig, Fault, RunningEmulator, TOKEN_HEADER};
 use serde_json::{Value, json};
 
 /// Bound for every "wait until it happened" in these tests: generous, never slept through.
