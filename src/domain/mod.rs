@@ -13,7 +13,6 @@ pub(crate) mod time;
 
 pub use amount::{Amount, AmountError, MAX_AMOUNT_CENTS, write_cents};
 pub use correlation_id::{CorrelationId, CorrelationIdError};
-pub use decimal::{CutOff, Decimal, DecimalError, Scaled};
 pub use fee::{Fee, FeeError};
 pub use payment_request::{PaymentRequest, PaymentRequestError};
 pub use processor::Processor;
