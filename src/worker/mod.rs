@@ -7,7 +7,6 @@ pub mod attempt;
 mod context;
 pub mod health;
 mod health_loop;
-mod pacing;
 mod payment;
 mod refresh_loop;
 pub mod routing;
