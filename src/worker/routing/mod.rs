@@ -9,6 +9,7 @@
 //! the arrival rate and the rest would only grow a backlog).
 
 mod arrivals;
+mod holding;
 mod lane;
 mod latency;
 mod pacing;
@@ -139,13 +140,10 @@ impl Routing {
                 if self.may_call(p, now) {
                     return Some(self.reserve(p, now));
                 }
-                // Hold counts from when the dearer route opened for this payment, so a backlog
-                // that waited through an outage of both also waits for the cheaper one's probe.
-                if let Some(b) = best {
-                    let open_since = waiting_since.max(self.lanes[b.index()].working_since);
-                    if now - open_since < self.config.hold_for_cheaper_ms as Millis {
-                        return None;
-                    }
+                if let Some(b) = best
+                    && self.holds_for_cheaper(b, waiting_since, now)
+                {
+                    return None;
                 }
             }
         }
