@@ -3,9 +3,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
-
-use super::routing::{Routing, RoutingConfig};
+use super::routing::{Routing, RoutingConfig, RoutingHandle};
 use crate::config::Settings;
 use crate::domain::Processor;
 use crate::ledger::{BookingWriter, Ledger};
@@ -20,9 +18,7 @@ pub struct WorkerContext {
     pub ledger: Ledger,
     pub writer: BookingWriter,
     pub clients: [ProcessorClient; 2],
-    pub routing: Mutex<Routing>,
-    /// Woken when a call slot frees or a processor's health changes.
-    pub route_changed: Notify,
+    pub routing: RoutingHandle,
     /// Stream entries this worker holds, refreshed so that nobody reclaims them.
     pub(super) held: Mutex<HashSet<String>>,
     pub metrics: Arc<Metrics>,
@@ -53,8 +49,7 @@ impl WorkerContext {
             ledger,
             writer,
             clients,
-            routing: Mutex::new(routing),
-            route_changed: Notify::new(),
+            routing: RoutingHandle::new(routing),
             held: Mutex::new(HashSet::new()),
             metrics,
         })

@@ -29,8 +29,7 @@ pub(super) async fn health_loop(ctx: Arc<WorkerContext>, mut shutdown: Shutdown)
                 && h.at > seen[p.index()]
             {
                 seen[p.index()] = h.at;
-                ctx.routing.lock().unwrap().apply_health(p, h.report, h.at);
-                ctx.route_changed.notify_waiters();
+                ctx.routing.apply_health(p, h.report, h.at);
                 tracing::debug!(processor = %p, failing = h.report.failing, min_response_time = h.report.min_response_time, "health");
             }
         }

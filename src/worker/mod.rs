@@ -90,13 +90,8 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
         if !entries.is_empty() && entries.iter().all(|e| e.redelivered) {
             tracing::info!(count = entries.len(), "resuming payments left pending");
         }
-        {
-            let now = now_millis();
-            let mut routing = ctx.routing.lock().unwrap();
-            for entry in &entries {
-                routing.note_arrival(entry.accepted_at, now);
-            }
-        }
+        ctx.routing
+            .note_arrivals(entries.iter().map(|e| e.accepted_at), now_millis());
         for entry in entries {
             let permit = slots
                 .clone()
@@ -121,7 +116,7 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
         deadline_ms = ctx.settings.drain_deadline.as_millis() as u64,
         "draining"
     );
-    ctx.route_changed.notify_waiters();
+    ctx.routing.wake_all();
     let drained = tokio::time::timeout(ctx.settings.drain_deadline, async {
         while tasks.join_next().await.is_some() {}
     })

@@ -43,8 +43,7 @@ pub async fn process(ctx: &WorkerContext, entry: QueuedPayment, mut shutdown: Sh
             && now_millis() - open.last_sent > ctx.settings.unknown_grace.as_millis() as Millis
         {
             let answer = ctx.client(p).stored(&id).await;
-            ctx.routing.lock().unwrap().cancel(ticket);
-            ctx.route_changed.notify_one();
+            ctx.routing.cancel(ticket);
             match answer {
                 Ok(Some(stored)) => {
                     return book(ctx, &entry, p, stored.requested_at).await;
@@ -65,8 +64,7 @@ pub async fn process(ctx: &WorkerContext, entry: QueuedPayment, mut shutdown: Sh
         let pinned_before = attempt.unresolved.is_some();
         let next = attempt.before_call(p, now_millis());
         if !save_attempt(ctx, &entry, &next, &mut shutdown).await {
-            ctx.routing.lock().unwrap().cancel(ticket);
-            ctx.route_changed.notify_one();
+            ctx.routing.cancel(ticket);
             return;
         }
         attempt = next;
@@ -81,16 +79,8 @@ pub async fn process(ctx: &WorkerContext, entry: QueuedPayment, mut shutdown: Sh
         let finished = now_millis();
         ctx.metrics
             .call_finished(p, outcome, (finished - started).max(0) as u64);
-        let flipped = ctx
-            .routing
-            .lock()
-            .unwrap()
-            .finish(ticket, outcome, finished);
-        ctx.route_changed.notify_one();
-        if let Some(failing) = flipped {
+        if let Some(failing) = ctx.routing.finish(ticket, outcome, finished) {
             tracing::info!(processor = %p, failing, "processor health changed by a live call");
-            // Others waiting may now prefer another processor.
-            ctx.route_changed.notify_waiters();
         }
 
         match outcome {
@@ -186,15 +176,9 @@ async fn wait_for_route(
             return None;
         }
         // Register interest before looking, so a wake-up between the look and the wait is kept.
-        let changed = ctx.route_changed.notified();
-        let ticket = {
-            let mut routing = ctx.routing.lock().unwrap();
-            let now = now_millis();
-            match attempt.unresolved {
-                Some(open) => routing.choose_pinned(open.processor, now),
-                None => routing.choose(now, since),
-            }
-        };
+        let changed = ctx.routing.changed();
+        let pinned = attempt.unresolved.map(|open| open.processor);
+        let ticket = ctx.routing.choose(pinned, now_millis(), since);
         if ticket.is_some() {
             return ticket;
         }

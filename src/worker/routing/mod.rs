@@ -9,6 +9,7 @@
 //! the arrival rate and the rest would only grow a backlog).
 
 mod arrivals;
+mod handle;
 mod holding;
 mod lane;
 mod latency;
@@ -21,6 +22,7 @@ use std::collections::VecDeque;
 
 use crate::domain::{Fee, Millis, Processor};
 use crate::processor::{CallOutcome, HealthReport};
+pub use handle::RoutingHandle;
 use lane::Lane;
 use latency::LATENCY_WEIGHT;
 use pacing::Pacer;
