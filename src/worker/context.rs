@@ -4,12 +4,13 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use super::routing::{Routing, RoutingConfig, RoutingHandle};
+use super::stores::{PaymentStore, Processors, StoreError};
 use crate::config::Settings;
-use crate::domain::Processor;
-use crate::ledger::{BookingWriter, Ledger};
+use crate::domain::{Amount, CorrelationId, Millis, Processor};
+use crate::ledger::{Booking, BookingWriter, Ledger};
 use crate::metrics::Metrics;
-use crate::processor::ProcessorClient;
-use crate::queue::Queue;
+use crate::processor::{CallOutcome, ProcessorClient};
+use crate::queue::{Queue, QueuedPayment};
 
 /// Everything the worker's tasks share.
 pub struct WorkerContext {
@@ -58,4 +59,59 @@ impl WorkerContext {
     pub(crate) fn client(&self, p: Processor) -> &ProcessorClient {
         &self.clients[p.index()]
     }
+}
+
+impl PaymentStore for WorkerContext {
+    async fn attempt(&self, id: &CorrelationId) -> Result<Option<String>, StoreError> {
+        self.queue.attempt(id).await.map_err(store_error)
+    }
+
+    async fn set_attempt(&self, id: &CorrelationId, record: &str) -> Result<(), StoreError> {
+        self.queue
+            .set_attempt(id, record)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn dead_letter(&self, entry: &QueuedPayment, reason: &str) -> Result<(), StoreError> {
+        self.queue
+            .dead_letter(entry, reason)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn acknowledge(&self, entry: &QueuedPayment) -> Result<(), StoreError> {
+        let done = [(entry.entry_id.clone(), entry.correlation_id)];
+        self.queue.finish(&done).await.map_err(store_error)
+    }
+
+    async fn is_booked(&self, id: &CorrelationId) -> Result<bool, StoreError> {
+        let booked = self.ledger.booked(id).await.map_err(store_error)?;
+        Ok(booked.is_some())
+    }
+
+    async fn book(&self, booking: Booking) -> Result<(), StoreError> {
+        self.writer.book(booking).await.map_err(StoreError)
+    }
+}
+
+impl Processors for WorkerContext {
+    async fn pay(
+        &self,
+        p: Processor,
+        id: &CorrelationId,
+        amount: Amount,
+        requested_at: Millis,
+    ) -> CallOutcome {
+        self.client(p).pay(id, amount, requested_at).await
+    }
+
+    async fn stored(&self, p: Processor, id: &CorrelationId) -> Result<Option<Millis>, StoreError> {
+        let stored = self.client(p).stored(id).await.map_err(StoreError)?;
+        Ok(stored.map(|s| s.requested_at))
+    }
+}
+
+fn store_error(err: impl std::fmt::Display) -> StoreError {
+    StoreError(err.to_string())
 }

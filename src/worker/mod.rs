@@ -10,6 +10,7 @@ mod health_loop;
 mod payment;
 mod refresh_loop;
 pub mod routing;
+mod stores;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,7 +104,13 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
                 let entry_id = entry.entry_id.clone();
-                payment::process(&ctx, entry, shutdown).await;
+                let step_ctx = payment::StepContext {
+                    world: &*ctx,
+                    routing: &ctx.routing,
+                    metrics: &ctx.metrics,
+                    unknown_grace: ctx.settings.unknown_grace,
+                };
+                payment::process(&step_ctx, entry, shutdown).await;
                 ctx.held.lock().unwrap().remove(&entry_id);
                 drop(permit);
             });
