@@ -328,3 +328,7 @@ async fn sleep_or_shutdown(d: Duration, shutdown: &mut Shutdown) -> bool {
         _ = tokio::time::sleep(d) => true,
     }
 }
+
+#[cfg(test)]
+#[path = "payment_tests.rs"]
+mod tests;
