@@ -3,7 +3,6 @@
 //! Each payment read from the stream becomes one task ([`payment::process`]). The number of
 //! tasks is bounded, so a backlog waits in Redis (durable) rather than in memory.
 
-pub mod attempt;
 mod context;
 pub mod health;
 mod health_loop;

@@ -6,10 +6,9 @@
 
 use std::time::Duration;
 
-use super::attempt::Attempt;
 use super::routing::{RoutingHandle, Ticket};
 use super::stores::{PaymentStore, Processors};
-use crate::domain::{Millis, Processor, now_millis};
+use crate::domain::{Attempt, Millis, Processor, now_millis};
 use crate::ledger::Booking;
 use crate::metrics::Metrics;
 use crate::processor::CallOutcome;

@@ -16,7 +16,7 @@ pub struct StoreError(pub String);
 
 /// The queue's per-payment records and the ledger, as one payment's steps use them.
 pub trait PaymentStore: Sync {
-    /// The raw attempt record of a payment, if any (see [`super::attempt::Attempt`]).
+    /// The raw attempt record of a payment, if any (see [`crate::domain::Attempt`]).
     fn attempt(
         &self,
         id: &CorrelationId,
