@@ -194,8 +194,11 @@ async fn call<S: Processors>(
         .pay(p, &entry.correlation_id, entry.amount, requested_at)
         .await;
     let finished = now_millis();
-    ctx.metrics
-        .call_finished(p, outcome, (finished - started).max(0) as u64);
+    ctx.metrics.call_finished(
+        p,
+        outcome.metric_label(),
+        (finished - started).max(0) as u64,
+    );
     if let Some(failing) = ctx.routing.finish(ticket, outcome, finished) {
         tracing::info!(processor = %p, failing, "processor health changed by a live call");
     }
