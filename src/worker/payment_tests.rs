@@ -104,11 +104,11 @@ impl Bench {
     fn new(fake: Fake) -> Self {
         let routing = Routing::new(RoutingConfig {
             fees: [Fee::parse("0.05").unwrap(), Fee::parse("0.15").unwrap()],
-            audit_slack_ms: 10_000,
+            audit_slack: Duration::from_millis(10_000),
             max_inflight: 3,
-            probe_interval_ms: 500,
-            misconfigured_pause_ms: 10_000,
-            hold_for_cheaper_ms: 0,
+            probe_interval: Duration::from_millis(500),
+            misconfigured_pause: Duration::from_millis(10_000),
+            hold_for_cheaper: Duration::from_millis(0),
             max_calls_per_sec: 0,
         });
         let entry = QueuedPayment {

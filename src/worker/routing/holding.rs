@@ -17,6 +17,6 @@ impl Routing {
         now: Millis,
     ) -> bool {
         let open_since = waiting_since.max(self.lanes[open.index()].working_since);
-        now - open_since < self.config.hold_for_cheaper_ms as Millis
+        now - open_since < self.config.hold_for_cheaper.as_millis() as Millis
     }
 }

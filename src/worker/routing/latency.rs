@@ -25,6 +25,7 @@ impl Routing {
     }
 
     pub(super) fn is_fast(&self, p: Processor, now: Millis) -> bool {
-        self.expected_latency_ms(p, now) < self.config.audit_slack_ms as f64 * FAST_SHARE_OF_SLACK
+        self.expected_latency_ms(p, now)
+            < self.config.audit_slack.as_millis() as f64 * FAST_SHARE_OF_SLACK
     }
 }

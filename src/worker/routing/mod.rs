@@ -19,6 +19,7 @@ mod probing;
 mod tests;
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use crate::domain::{Fee, Millis, Processor};
 use crate::processor::{CallOutcome, HealthReport};
@@ -31,18 +32,18 @@ use pacing::Pacer;
 #[derive(Debug, Clone, Copy)]
 pub struct RoutingConfig {
     pub fees: [Fee; 2],
-    pub audit_slack_ms: u64,
+    pub audit_slack: Duration,
     /// Per-processor in-flight cap, below the processors' 800 permits.
     pub max_inflight: usize,
     /// How often a failing processor is tried with one real call to notice its recovery
     /// sooner than the 5-second health poll would.
-    pub probe_interval_ms: u64,
+    pub probe_interval: Duration,
     /// How long a processor that answered 401/403/404 is left alone.
-    pub misconfigured_pause_ms: u64,
+    pub misconfigured_pause: Duration,
     /// How long a payment waits for a failing cheaper processor's next probe before it goes
     /// to a dearer one. Holding costs nothing but latency, while a recovery (often of both
     /// processors at once) would otherwise send the whole backlog to whichever answered first.
-    pub hold_for_cheaper_ms: u64,
+    pub hold_for_cheaper: Duration,
     /// Calls per second across both processors (0 = unlimited); see [`Pacer`].
     pub max_calls_per_sec: u32,
 }
@@ -238,7 +239,7 @@ impl Routing {
                 lane.busy_until = lane.busy_until.max(now + pause);
             }
             CallOutcome::Misconfigured => {
-                lane.misconfigured_until = now + config.misconfigured_pause_ms as Millis;
+                lane.misconfigured_until = now + config.misconfigured_pause.as_millis() as Millis;
             }
             CallOutcome::Rejected => {}
         }

@@ -10,7 +10,7 @@ impl Routing {
         if !self.has_room(p, now) {
             return false;
         }
-        let interval = self.config.probe_interval_ms as Millis;
+        let interval = self.config.probe_interval.as_millis() as Millis;
         let lane = &mut self.lanes[p.index()];
         if !lane.failing {
             return true;
