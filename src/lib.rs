@@ -7,7 +7,6 @@
 pub mod api;
 pub mod config;
 pub mod domain;
-pub mod emulator;
 pub mod ledger;
 pub mod metrics;
 pub mod notify;

@@ -4,11 +4,12 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::domain::Processor;
-use crate::processor::CallOutcome;
 
 /// HTTP statuses the API answers, in the order they are rendered.
 const STATUSES: [u16; 11] = [200, 202, 400, 404, 405, 409, 413, 415, 422, 500, 503];
-const OUTCOMES: [&str; 8] = [
+/// The labels of a call's outcome, as the processor client names them
+/// (`CallOutcome::metric_label`); rendered in this order, zeros included.
+pub const CALL_OUTCOMES: [&str; 8] = [
     "processed",
     "already_processed",
     "not_processed",
@@ -19,24 +20,11 @@ const OUTCOMES: [&str; 8] = [
     "rejected",
 ];
 
-fn outcome_index(o: CallOutcome) -> usize {
-    match o {
-        CallOutcome::Processed => 0,
-        CallOutcome::AlreadyProcessed => 1,
-        CallOutcome::NotProcessed => 2,
-        CallOutcome::NotSent => 3,
-        CallOutcome::Unknown => 4,
-        CallOutcome::Busy { .. } => 5,
-        CallOutcome::Misconfigured => 6,
-        CallOutcome::Rejected => 7,
-    }
-}
-
 /// Every counter of one process.
 #[derive(Default)]
 pub struct Metrics {
     requests: [AtomicU64; STATUSES.len() + 1],
-    outcomes: [[AtomicU64; OUTCOMES.len()]; 2],
+    outcomes: [[AtomicU64; CALL_OUTCOMES.len()]; 2],
     call_ms_sum: [AtomicU64; 2],
     call_count: [AtomicU64; 2],
     inflight: [AtomicU64; 2],
@@ -57,10 +45,14 @@ impl Metrics {
         self.inflight[p.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn call_finished(&self, p: Processor, outcome: CallOutcome, elapsed_ms: u64) {
+    /// Counts a finished call; `outcome` is one of [`CALL_OUTCOMES`] (anything else counts
+    /// under none of them).
+    pub fn call_finished(&self, p: Processor, outcome: &str, elapsed_ms: u64) {
         let i = p.index();
         self.inflight[i].fetch_sub(1, Ordering::Relaxed);
-        self.outcomes[i][outcome_index(outcome)].fetch_add(1, Ordering::Relaxed);
+        if let Some(j) = CALL_OUTCOMES.iter().position(|&o| o == outcome) {
+            self.outcomes[i][j].fetch_add(1, Ordering::Relaxed);
+        }
         self.call_ms_sum[i].fetch_add(elapsed_ms, Ordering::Relaxed);
         self.call_count[i].fetch_add(1, Ordering::Relaxed);
     }
@@ -92,7 +84,7 @@ impl Metrics {
         );
         out.push_str("# TYPE rinha_processor_calls_total counter\n");
         for p in Processor::ALL {
-            for (j, o) in OUTCOMES.iter().enumerate() {
+            for (j, o) in CALL_OUTCOMES.iter().enumerate() {
                 let _ = writeln!(
                     out,
                     "rinha_processor_calls_total{{processor=\"{p}\",outcome=\"{o}\"}} {}",
@@ -155,7 +147,7 @@ mod tests {
         m.request(202);
         m.request(418);
         m.call_started(Processor::Fallback);
-        m.call_finished(Processor::Fallback, CallOutcome::Processed, 7);
+        m.call_finished(Processor::Fallback, "processed", 7);
         m.booked(Processor::Fallback);
         let text = m.render(Some((3, 1, 0)));
         assert!(text.contains("rinha_http_requests_total{status=\"202\"} 2"));

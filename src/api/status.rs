@@ -3,8 +3,8 @@
 use salvo::http::StatusCode;
 
 use super::{Api, ApiError, Reply};
+use crate::domain::Attempt;
 use crate::domain::{Amount, CorrelationId, format_millis};
-use crate::worker::attempt::Attempt;
 
 pub(super) async fn get(api: &Api, raw_id: &str) -> Result<Reply, ApiError> {
     let id = CorrelationId::parse(raw_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::decimal::{CutOff, Decimal, Scaled};
+use super::decimal::{Decimal, Scaled};
 
 /// The largest amount accepted: 1,000,000,000.00.
 pub const MAX_AMOUNT_CENTS: i64 = 100_000_000_000;
@@ -49,7 +49,7 @@ impl Amount {
         if number.digits.is_empty() || number.negative {
             return Err(AmountError::NotPositive);
         }
-        if number.cut_off(2) != CutOff::Nothing {
+        if !number.is_exact_at(2) {
             return Err(AmountError::TooPrecise);
         }
         let cents = number.truncated(2).ok_or(AmountError::TooLarge)?;

@@ -1,22 +1,9 @@
 //! Exact decimal text: JSON numbers in ([`Decimal`]), scaled integers out ([`Scaled`]).
 //!
-//! Money never goes through `f64`. The service (exact, refuses sub-cent amounts) and the
-//! processor emulator (rounds to cents like the official processor) read amounts with the same
-//! lexer and differ only in what they do with the digits it cuts off; both write money with
-//! [`Scaled`].
+//! Money never goes through `f64`. The service refuses sub-cent amounts, so it only needs to
+//! know whether a truncation to cents is exact ([`Decimal::is_exact_at`]).
 
 use std::fmt;
-
-/// Why a decimal text was refused; carries the text for the message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecimalError {
-    /// Not a decimal number in the expected grammar.
-    #[error("not a decimal number: {0:?}")]
-    Syntax(String),
-    /// The value does not fit the integer it is stored in.
-    #[error("decimal number out of range: {0:?}")]
-    Range(String),
-}
 
 /// A JSON number literal (RFC 8259) as exact significant digits and a power of ten:
 /// `value = ±digits × 10^exponent`.
@@ -86,7 +73,7 @@ impl Decimal {
     }
 
     /// `|value| × 10^places` with the fraction cut off (toward zero); `None` when that does
-    /// not fit an `i64`. [`Decimal::cut_off`] tells what was lost.
+    /// not fit an `i64`. [`Decimal::is_exact_at`] tells whether anything was lost.
     pub fn truncated(&self, places: u32) -> Option<i64> {
         let (shift, cut) = self.shift(places);
         let kept = &self.digits[..self.digits.len().saturating_sub(cut)];
@@ -102,21 +89,10 @@ impl Decimal {
         Some(whole)
     }
 
-    /// What [`Decimal::truncated`] cuts off at `places`, measured in units of the last place
-    /// kept: enough to refuse it (exact parsing) or to round on it (half away from zero).
-    pub fn cut_off(&self, places: u32) -> CutOff {
+    /// Whether [`Decimal::truncated`] at `places` keeps the whole value (cuts off nothing).
+    pub fn is_exact_at(&self, places: u32) -> bool {
         let (_, cut) = self.shift(places);
-        if cut == 0 || self.digits.is_empty() {
-            CutOff::Nothing
-        } else if cut > self.digits.len() {
-            // The first place cut off is a zero in front of the significant digits.
-            CutOff::BelowHalf
-        } else if self.digits.as_bytes()[self.digits.len() - cut] >= b'5' {
-            CutOff::HalfOrMore
-        } else {
-            // Not zero: the digits cut off end in a significant (non-zero) digit.
-            CutOff::BelowHalf
-        }
+        cut == 0 || self.digits.is_empty()
     }
 
     /// The power of ten that takes `digits` to `places` places, and how many of the digits'
@@ -126,18 +102,6 @@ impl Decimal {
         let cut = usize::try_from(shift.min(0).unsigned_abs()).unwrap_or(usize::MAX);
         (shift, cut)
     }
-}
-
-/// The part of a [`Decimal`] that [`Decimal::truncated`] drops, against half a unit of the last
-/// place kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CutOff {
-    /// The truncation is exact.
-    Nothing,
-    /// More than zero, less than half.
-    BelowHalf,
-    /// Half or more.
-    HalfOrMore,
 }
 
 /// An exact decimal `value / 10^scale`, displayed in plain notation with exactly `scale`
@@ -206,23 +170,20 @@ mod tests {
     }
 
     #[test]
-    fn truncates_and_reports_what_it_cut() {
+    fn truncates_and_reports_whether_it_cut() {
         let at_cents = |text: &str| {
             let d = Decimal::parse(text).unwrap();
-            (d.truncated(2), d.cut_off(2))
+            (d.truncated(2), d.is_exact_at(2))
         };
-        assert_eq!(at_cents("19.905"), (Some(1990), CutOff::HalfOrMore));
-        assert_eq!(at_cents("19.9049"), (Some(1990), CutOff::BelowHalf));
-        assert_eq!(at_cents("0.0049"), (Some(0), CutOff::BelowHalf));
-        assert_eq!(at_cents("0.0009"), (Some(0), CutOff::BelowHalf));
-        assert_eq!(at_cents("1e2"), (Some(10_000), CutOff::Nothing));
-        assert_eq!(at_cents("19.900"), (Some(1990), CutOff::Nothing));
-        assert_eq!(
-            at_cents("1e-99999999999999999999"),
-            (Some(0), CutOff::BelowHalf)
-        );
-        assert_eq!(at_cents("1e30"), (None, CutOff::Nothing));
-        assert_eq!(at_cents("0e999"), (Some(0), CutOff::Nothing));
+        assert_eq!(at_cents("19.905"), (Some(1990), false));
+        assert_eq!(at_cents("19.9049"), (Some(1990), false));
+        assert_eq!(at_cents("0.0049"), (Some(0), false));
+        assert_eq!(at_cents("0.0009"), (Some(0), false));
+        assert_eq!(at_cents("1e2"), (Some(10_000), true));
+        assert_eq!(at_cents("19.900"), (Some(1990), true));
+        assert_eq!(at_cents("1e-99999999999999999999"), (Some(0), false));
+        assert_eq!(at_cents("1e30"), (None, true));
+        assert_eq!(at_cents("0e999"), (Some(0), true));
     }
 
     #[test]

@@ -2,17 +2,12 @@
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::str::FromStr;
 
-use super::decimal::{DecimalError, Scaled};
+use super::decimal::Scaled;
 
 /// A processor's fee as an exact decimal `units / 10^scale`, so that fees like `0.05` or
-/// `0.075` are exact and the fee on an amount ([`Fee::apply`]) is too.
-///
-/// The scale is kept as written, like a C# `decimal`: the processor emulator reads its fee with
-/// [`FromStr`] and reports `0.150` back as `0.150`, with `totalFee` at 2 + 3 places. The
-/// service's configuration reads it with [`Fee::parse`], which writes it canonically. Equality
-/// and order are by value (`0.15 == 0.150`), as for a C# `decimal`.
+/// `0.075` are exact. Read from the configuration with [`Fee::parse`], written canonically;
+/// equality and order are by value.
 #[derive(Debug, Clone, Copy)]
 pub struct Fee {
     units: u64,
@@ -25,11 +20,8 @@ pub struct Fee {
 pub struct FeeError;
 
 impl Fee {
-    /// The most fraction digits a fee may have; keeps `cents × units` well inside an `i128`.
-    pub const MAX_SCALE: u32 = 12;
-
-    /// The most fraction digits the service's configuration accepts: fees are whole millionths.
-    const CONFIG_SCALE: u32 = 6;
+    /// The most fraction digits a fee may have: fees are whole millionths.
+    const MAX_SCALE: u32 = 6;
 
     /// Parses a fee of the service's configuration: a fraction between 0 and 1 with at most 6
     /// places, surrounding spaces and a missing integer or fraction part allowed (`.1`, `1.`).
@@ -39,7 +31,7 @@ impl Fee {
     pub fn parse(text: &str) -> Result<Self, FeeError> {
         let (int, frac) = split_digits(text.trim()).ok_or(FeeError)?;
         let frac = frac.unwrap_or("");
-        if int.is_empty() && frac.is_empty() || frac.len() > Self::CONFIG_SCALE as usize {
+        if int.is_empty() && frac.is_empty() || frac.len() > Self::MAX_SCALE as usize {
             return Err(FeeError);
         }
         let fee = Self::from_digits(int, frac).ok_or(FeeError)?;
@@ -77,20 +69,10 @@ impl Fee {
         u128::from(self.units) * 10u128.pow(Self::MAX_SCALE - self.scale)
     }
 
-    /// The fee in millionths of the amount; exact for every fee [`Fee::parse`] accepts
-    /// (finer digits are cut off, a value beyond `u32` saturates).
+    /// The fee in millionths of the amount; exact, as [`Fee::parse`] keeps at most 6 places
+    /// (a value beyond `u32` saturates).
     pub fn millionths(self) -> u32 {
-        let millionths = self.at_max_scale() / 10u128.pow(Self::MAX_SCALE - Self::CONFIG_SCALE);
-        u32::try_from(millionths).unwrap_or(u32::MAX)
-    }
-
-    /// The fee on an amount of `cents`, exact and unrounded: its scale is the amount's 2 places
-    /// plus the fee's (39800 cents at 0.05 is `19.9000`).
-    pub fn apply(self, cents: i64) -> Scaled {
-        Scaled {
-            value: i128::from(cents) * i128::from(self.units),
-            scale: self.scale + 2,
-        }
+        u32::try_from(self.at_max_scale()).unwrap_or(u32::MAX)
     }
 }
 
@@ -98,23 +80,6 @@ impl Default for Fee {
     /// 0.05, the official default processor's fee.
     fn default() -> Self {
         Self { units: 5, scale: 2 }
-    }
-}
-
-impl FromStr for Fee {
-    type Err = DecimalError;
-
-    /// Parses a fee as the official processor holds it: any non-negative plain decimal such as
-    /// `0.05` or `0.150` (no sign, no exponent, digits on both sides of a point), kept as
-    /// written, at most [`Fee::MAX_SCALE`] places.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let syntax = || DecimalError::Syntax(text.to_owned());
-        let (int, frac) = split_digits(text).ok_or_else(syntax)?;
-        if int.is_empty() || frac == Some("") {
-            return Err(syntax());
-        }
-        Self::from_digits(int, frac.unwrap_or(""))
-            .ok_or_else(|| DecimalError::Range(text.to_owned()))
     }
 }
 
@@ -150,7 +115,7 @@ impl Ord for Fee {
 }
 
 impl fmt::Display for Fee {
-    /// The decimal as held: canonical from [`Fee::parse`], as written from [`FromStr`].
+    /// The canonical decimal: at least 2 places, no trailing zeros beyond them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Scaled {
             value: i128::from(self.units),
@@ -191,43 +156,10 @@ mod tests {
     }
 
     #[test]
-    fn fee_parses_displays_and_applies_exactly() {
-        let fee: Fee = "0.05".parse().unwrap();
-        assert_eq!(fee, Fee::default());
-        assert_eq!(fee.to_string(), "0.05");
-        assert_eq!(fee.apply(39800).to_string(), "19.9000");
-        assert_eq!(fee.apply(1990).to_string(), "0.9950");
-        let fee: Fee = "0.15".parse().unwrap();
-        assert_eq!(fee.apply(1990).to_string(), "2.9850");
-        assert_eq!("1".parse::<Fee>().unwrap().apply(1990).to_string(), "19.90");
-        for bad in ["", ".05", "0.", "-0.05", "5%", "0.0000000000001"] {
-            assert!(bad.parse::<Fee>().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn processor_fees_keep_their_scale_and_may_exceed_one() {
-        let fee: Fee = "0.150".parse().unwrap();
-        assert_eq!(fee.to_string(), "0.150");
-        assert_eq!(fee.apply(1990).to_string(), "2.98500");
-        assert_eq!(fee, "0.15".parse().unwrap());
-        assert_eq!("2.5".parse::<Fee>().unwrap().to_string(), "2.5");
-        assert_eq!(
-            "00.000000000001".parse::<Fee>().unwrap().to_string(),
-            "0.000000000001"
-        );
-        assert!(matches!(
-            "0.0000000000001".parse::<Fee>(),
-            Err(DecimalError::Range(_))
-        ));
-        assert!(matches!(".05".parse::<Fee>(), Err(DecimalError::Syntax(_))));
-    }
-
-    #[test]
     fn fees_order_by_value() {
         let fee = |t: &str| Fee::parse(t).unwrap();
         assert!(fee("0.05") < fee("0.15"));
         assert!(fee("0.075") > fee("0.07"));
-        assert!(Fee::default() < "0.050001".parse().unwrap());
+        assert!(Fee::default() < fee("0.050001"));
     }
 }

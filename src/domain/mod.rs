@@ -4,6 +4,7 @@
 //! amount's scale or an id's shape.
 
 mod amount;
+mod attempt;
 mod correlation_id;
 mod decimal;
 mod fee;
@@ -12,8 +13,8 @@ mod processor;
 pub(crate) mod time;
 
 pub use amount::{Amount, AmountError, MAX_AMOUNT_CENTS, write_cents};
+pub use attempt::{Attempt, Unresolved};
 pub use correlation_id::{CorrelationId, CorrelationIdError};
-pub use decimal::{CutOff, Decimal, DecimalError, Scaled};
 pub use fee::{Fee, FeeError};
 pub use payment_request::{PaymentRequest, PaymentRequestError};
 pub use processor::Processor;

@@ -64,9 +64,8 @@ fn parse_nanos(text: &str) -> Option<i128> {
 }
 
 /// Parses an RFC 3339 timestamp exactly as written (any fraction length, `Z` or an offset) to
-/// nanoseconds since the epoch, the finest any caller keeps; each caller floors to its own unit
-/// (milliseconds here, microseconds in the processor emulator).
-pub(crate) fn parse_rfc3339_nanos(text: &str) -> Option<i128> {
+/// nanoseconds since the epoch; callers floor to milliseconds.
+fn parse_rfc3339_nanos(text: &str) -> Option<i128> {
     OffsetDateTime::parse(text, &Rfc3339)
         .ok()
         .map(|dt| dt.unix_timestamp_nanos())

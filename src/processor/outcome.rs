@@ -23,6 +23,22 @@ pub enum CallOutcome {
     Rejected,
 }
 
+impl CallOutcome {
+    /// The outcome's name in `/metrics` (one of `metrics::CALL_OUTCOMES`).
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            CallOutcome::Processed => "processed",
+            CallOutcome::AlreadyProcessed => "already_processed",
+            CallOutcome::NotProcessed => "not_processed",
+            CallOutcome::NotSent => "not_sent",
+            CallOutcome::Unknown => "unknown",
+            CallOutcome::Busy { .. } => "busy",
+            CallOutcome::Misconfigured => "misconfigured",
+            CallOutcome::Rejected => "rejected",
+        }
+    }
+}
+
 /// Maps an HTTP status (and its `Retry-After` seconds, if any) to an outcome.
 pub fn classify_status(status: u16, retry_after: Option<Duration>) -> CallOutcome {
     match status {
@@ -57,5 +73,21 @@ mod tests {
                 CallOutcome::Busy { retry_after: wait }
             );
         }
+    }
+
+    #[test]
+    fn every_outcome_has_a_distinct_metric_label_that_metrics_renders() {
+        let all = [
+            CallOutcome::Processed,
+            CallOutcome::AlreadyProcessed,
+            CallOutcome::NotProcessed,
+            CallOutcome::NotSent,
+            CallOutcome::Unknown,
+            CallOutcome::Busy { retry_after: None },
+            CallOutcome::Misconfigured,
+            CallOutcome::Rejected,
+        ];
+        let labels: Vec<&str> = all.iter().map(|o| o.metric_label()).collect();
+        assert_eq!(labels, crate::metrics::CALL_OUTCOMES);
     }
 }

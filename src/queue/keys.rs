@@ -6,7 +6,7 @@ pub const PAYMENTS: &str = "rinha:payments";
 pub const GROUP: &str = "workers";
 /// Hash: correlation id → amount in cents, for every accepted payment (the dedupe set).
 pub const ACCEPTED: &str = "rinha:accepted";
-/// Hash: correlation id → the latest attempt record (see `worker::attempt`).
+/// Hash: correlation id → the latest attempt record (see `domain::Attempt`).
 pub const ATTEMPTS: &str = "rinha:attempts";
 /// Stream of payments a processor rejected as invalid.
 pub const DEAD: &str = "rinha:dead";

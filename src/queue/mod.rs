@@ -305,7 +305,7 @@ impl Queue {
         Ok(())
     }
 
-    /// Reads the attempt record of a payment (its raw text; `worker::attempt` parses it).
+    /// Reads the attempt record of a payment (its raw text; `domain::Attempt` parses it).
     pub async fn attempt(&self, id: &CorrelationId) -> Result<Option<String>, QueueError> {
         let mut conn = self.conn.clone();
         conn.hget(keys::ATTEMPTS, id.as_str())

@@ -3,79 +3,28 @@
 //! Each payment read from the stream becomes one task ([`payment::process`]). The number of
 //! tasks is bounded, so a backlog waits in Redis (durable) rather than in memory.
 
-pub mod attempt;
+mod context;
 pub mod health;
-mod pacing;
+mod health_loop;
 mod payment;
+mod refresh_loop;
 pub mod routing;
+mod stores;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+pub use context::WorkerContext;
+use health_loop::health_loop;
+use refresh_loop::refresh_loop;
+
 use crate::config::Settings;
-use crate::domain::{Processor, now_millis};
-use crate::ledger::{BookingWriter, Ledger};
-use crate::metrics::Metrics;
-use crate::processor::ProcessorClient;
+use crate::domain::now_millis;
 use crate::queue::Queue;
 use crate::shutdown::Shutdown;
-use routing::{Routing, RoutingConfig};
-
-/// Everything the worker's tasks share.
-pub struct WorkerContext {
-    pub settings: Settings,
-    pub queue: Queue,
-    pub ledger: Ledger,
-    pub writer: BookingWriter,
-    pub clients: [ProcessorClient; 2],
-    pub routing: Mutex<Routing>,
-    /// Woken when a call slot frees or a processor's health changes.
-    pub route_changed: Notify,
-    /// Stream entries this worker holds, refreshed so that nobody reclaims them.
-    held: Mutex<HashSet<String>>,
-    pub metrics: Arc<Metrics>,
-}
-
-impl WorkerContext {
-    pub fn new(
-        settings: Settings,
-        queue: Queue,
-        ledger: Ledger,
-        metrics: Arc<Metrics>,
-    ) -> Arc<Self> {
-        let clients = Processor::ALL
-            .map(|p| ProcessorClient::new(settings.processor(p), settings.processor_timeout));
-        let routing = Routing::new(RoutingConfig {
-            fees: Processor::ALL.map(|p| settings.processor(p).fee),
-            audit_slack_ms: settings.audit_slack.as_millis() as u64,
-            max_inflight: settings.max_inflight,
-            probe_interval_ms: 250,
-            misconfigured_pause_ms: 10_000,
-            hold_for_cheaper_ms: 1_000,
-            max_calls_per_sec: settings.max_calls_per_sec,
-        });
-        let writer = BookingWriter::spawn(ledger.clone());
-        Arc::new(Self {
-            settings,
-            queue,
-            ledger,
-            writer,
-            clients,
-            routing: Mutex::new(routing),
-            route_changed: Notify::new(),
-            held: Mutex::new(HashSet::new()),
-            metrics,
-        })
-    }
-
-    pub(crate) fn client(&self, p: Processor) -> &ProcessorClient {
-        &self.clients[p.index()]
-    }
-}
 
 /// How many payments one worker works on at once (waiting for a route or in a call).
 fn task_limit(settings: &Settings) -> usize {
@@ -141,13 +90,8 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
         if !entries.is_empty() && entries.iter().all(|e| e.redelivered) {
             tracing::info!(count = entries.len(), "resuming payments left pending");
         }
-        {
-            let now = now_millis();
-            let mut routing = ctx.routing.lock().unwrap();
-            for entry in &entries {
-                routing.note_arrival(entry.accepted_at, now);
-            }
-        }
+        ctx.routing
+            .note_arrivals(entries.iter().map(|e| e.accepted_at), now_millis());
         for entry in entries {
             let permit = slots
                 .clone()
@@ -159,7 +103,13 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
                 let entry_id = entry.entry_id.clone();
-                payment::process(&ctx, entry, shutdown).await;
+                let step_ctx = payment::StepContext {
+                    world: &*ctx,
+                    routing: &ctx.routing,
+                    metrics: &ctx.metrics,
+                    unknown_grace: ctx.settings.unknown_grace,
+                };
+                payment::process(&step_ctx, entry, shutdown).await;
                 ctx.held.lock().unwrap().remove(&entry_id);
                 drop(permit);
             });
@@ -172,7 +122,7 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
         deadline_ms = ctx.settings.drain_deadline.as_millis() as u64,
         "draining"
     );
-    ctx.route_changed.notify_waiters();
+    ctx.routing.wake_all();
     let drained = tokio::time::timeout(ctx.settings.drain_deadline, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -188,55 +138,4 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
         handle.abort();
     }
     tracing::info!("worker stopped");
-}
-
-/// Keeps the routing view fresh: polls health when holding the lease, else reads what the
-/// leader published.
-async fn health_loop(ctx: Arc<WorkerContext>, mut shutdown: Shutdown) {
-    let interval = ctx.settings.health_poll_interval;
-    let mut seen = [0i64; 2];
-    loop {
-        for p in Processor::ALL {
-            let polled = health::poll_if_leader(
-                &ctx.queue,
-                ctx.client(p),
-                &ctx.settings.worker_name,
-                interval.as_millis() as u64,
-            )
-            .await;
-            let report = match polled {
-                Some(h) => Some(h),
-                None => health::read_shared(&ctx.queue, p).await,
-            };
-            if let Some(h) = report
-                && h.at > seen[p.index()]
-            {
-                seen[p.index()] = h.at;
-                ctx.routing.lock().unwrap().apply_health(p, h.report, h.at);
-                ctx.route_changed.notify_waiters();
-                tracing::debug!(processor = %p, failing = h.report.failing, min_response_time = h.report.min_response_time, "health");
-            }
-        }
-        tokio::select! {
-            _ = shutdown.wait() => return,
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-        }
-    }
-}
-
-/// Resets the idle time of held entries well before anyone could reclaim them.
-async fn refresh_loop(ctx: Arc<WorkerContext>, mut shutdown: Shutdown) {
-    let every = ctx.settings.reclaim_idle / 4;
-    loop {
-        tokio::select! {
-            _ = shutdown.wait() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        let held: Vec<String> = ctx.held.lock().unwrap().iter().cloned().collect();
-        for chunk in held.chunks(500) {
-            if let Err(err) = ctx.queue.refresh(&ctx.settings.worker_name, chunk).await {
-                tracing::warn!(%err, "refreshing held entries failed");
-            }
-        }
-    }
 }

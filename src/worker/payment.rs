@@ -1,12 +1,16 @@
-//! One payment's life in the worker: route, record the attempt, call, act on the outcome.
+//! One payment's life in the worker, as a loop around one [`step`]: route, record the attempt,
+//! call, act on the outcome (the outcome table of the README).
+//!
+//! The step sees the outside world only through [`PaymentStore`] and [`Processors`], so each of
+//! its outcomes is unit-tested with fakes; the integration suite runs it against the real ones.
 
 use std::time::Duration;
 
-use super::WorkerContext;
-use super::attempt::Attempt;
-use super::routing::Ticket;
-use crate::domain::{Millis, Processor, now_millis};
+use super::routing::{RoutingHandle, Ticket};
+use super::stores::{PaymentStore, Processors};
+use crate::domain::{Attempt, Millis, Processor, now_millis};
 use crate::ledger::Booking;
+use crate::metrics::Metrics;
 use crate::processor::CallOutcome;
 use crate::queue::QueuedPayment;
 use crate::shutdown::Shutdown;
@@ -16,138 +20,203 @@ const ROUTE_RECHECK: Duration = Duration::from_millis(250);
 /// Pause before retrying a Redis or ledger write that failed.
 const STORE_RETRY: Duration = Duration::from_millis(200);
 
+/// What a payment's steps share with every other payment of the worker.
+pub struct StepContext<'a, S> {
+    /// The stores and the processors.
+    pub world: &'a S,
+    pub routing: &'a RoutingHandle,
+    pub metrics: &'a Metrics,
+    /// How long an unresolved call must have been quiet before we ask instead of re-sending.
+    pub unknown_grace: Duration,
+}
+
+/// One payment on its way: the queue entry, when the worker started on it, and its attempt.
+#[derive(Debug, Clone)]
+pub struct PaymentState {
+    pub entry: QueuedPayment,
+    /// The hold for a failing cheaper processor counts from here, not from each retry: a
+    /// payment that keeps serving as that processor's probe must still reach the other in time.
+    pub since: Millis,
+    pub attempt: Attempt,
+}
+
+/// What one step did with the payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Booked in the ledger and acknowledged: done.
+    Booked(Processor),
+    /// Refused by a processor (400) and moved to the dead-letter stream: done.
+    DeadLettered,
+    /// Not done yet: take another step.
+    Retry,
+    /// Shutdown began: left pending, with its attempt record, for whoever continues it.
+    LeftPending,
+}
+
 /// Processes one payment until it is booked or dead-lettered, or until shutdown leaves it
 /// pending (with its attempt record) for whoever continues it.
-pub async fn process(ctx: &WorkerContext, entry: QueuedPayment, mut shutdown: Shutdown) {
-    let id = entry.correlation_id;
-    // The hold for a failing cheaper processor counts from here, not from each retry: a payment
-    // that keeps serving as that processor's probe must still reach the other one in time.
+pub async fn process<S: PaymentStore + Processors>(
+    ctx: &StepContext<'_, S>,
+    entry: QueuedPayment,
+    mut shutdown: Shutdown,
+) {
     let since = now_millis();
-    let mut attempt = Attempt::FRESH;
-    if entry.redelivered {
-        match resume_state(ctx, &entry).await {
-            Some(a) => attempt = a,
+    let attempt = if entry.redelivered {
+        match resume_state(ctx.world, &entry).await {
+            Some(a) => a,
             None => return,
         }
+    } else {
+        Attempt::FRESH
+    };
+    let mut state = PaymentState {
+        entry,
+        since,
+        attempt,
+    };
+    while step(ctx, &mut state, &mut shutdown).await == Step::Retry {}
+}
+
+/// Takes one step: waits for a route, then either resolves an unknown call by asking, or
+/// records the attempt, calls and acts on the outcome.
+pub async fn step<S: PaymentStore + Processors>(
+    ctx: &StepContext<'_, S>,
+    state: &mut PaymentState,
+    shutdown: &mut Shutdown,
+) -> Step {
+    let world = ctx.world;
+    let entry = &state.entry;
+    let id = entry.correlation_id;
+    let Some(ticket) = wait_for_route(ctx.routing, &state.attempt, state.since, shutdown).await
+    else {
+        return Step::LeftPending;
+    };
+    let p = ticket.processor;
+
+    // A call unresolved for longer than any processor delay since it was last sent: ask
+    // instead of re-sending.
+    if let Some(open) = state.attempt.unresolved
+        && now_millis() - open.last_sent > ctx.unknown_grace.as_millis() as Millis
+    {
+        let answer = world.stored(p, &id).await;
+        ctx.routing.cancel(ticket);
+        match answer {
+            Ok(Some(stored_at)) => {
+                return book(ctx, entry, p, stored_at).await;
+            }
+            Ok(None) => {
+                tracing::info!(correlation_id = %id, processor = %p, "unknown call resolved: not processed");
+                state.attempt = state.attempt.after_not_processed(false);
+                save_attempt(world, entry, &state.attempt, shutdown).await;
+            }
+            Err(err) => {
+                tracing::warn!(correlation_id = %id, processor = %p, %err, "could not resolve unknown call");
+                sleep_or_shutdown(STORE_RETRY, shutdown).await;
+            }
+        }
+        return Step::Retry;
     }
 
-    loop {
-        let Some(ticket) = wait_for_route(ctx, &attempt, since, &mut shutdown).await else {
-            return;
-        };
-        let p = ticket.processor;
+    let pinned_before = state.attempt.unresolved.is_some();
+    let next = state.attempt.before_call(p, now_millis());
+    if !save_attempt(world, entry, &next, shutdown).await {
+        ctx.routing.cancel(ticket);
+        return Step::LeftPending;
+    }
+    state.attempt = next;
+    let requested_at = state
+        .attempt
+        .unresolved
+        .expect("before_call always opens the attempt")
+        .requested_at;
 
-        // A call unresolved for longer than any processor delay since it was last sent: ask
-        // instead of re-sending.
-        if let Some(open) = attempt.unresolved
-            && now_millis() - open.last_sent > ctx.settings.unknown_grace.as_millis() as Millis
-        {
-            let answer = ctx.client(p).stored(&id).await;
-            ctx.routing.lock().unwrap().cancel(ticket);
-            ctx.route_changed.notify_one();
-            match answer {
-                Ok(Some(stored)) => {
-                    return book(ctx, &entry, p, stored.requested_at).await;
-                }
-                Ok(None) => {
-                    tracing::info!(correlation_id = %id, processor = %p, "unknown call resolved: not processed");
-                    attempt = attempt.after_not_processed(false);
-                    save_attempt(ctx, &entry, &attempt, &mut shutdown).await;
-                }
-                Err(err) => {
-                    tracing::warn!(correlation_id = %id, processor = %p, %err, "could not resolve unknown call");
-                    sleep_or_shutdown(STORE_RETRY, &mut shutdown).await;
-                }
-            }
-            continue;
+    let outcome = call(ctx, ticket, state, requested_at).await;
+    let entry = &state.entry;
+    match outcome {
+        CallOutcome::Processed => book(ctx, entry, p, requested_at).await,
+        CallOutcome::AlreadyProcessed => {
+            // The processor stored an earlier call; its requestedAt is the one it reports.
+            let stored_at = match world.stored(p, &id).await {
+                Ok(Some(stored_at)) => stored_at,
+                _ => requested_at,
+            };
+            book(ctx, entry, p, stored_at).await
         }
-
-        let pinned_before = attempt.unresolved.is_some();
-        let next = attempt.before_call(p, now_millis());
-        if !save_attempt(ctx, &entry, &next, &mut shutdown).await {
-            ctx.routing.lock().unwrap().cancel(ticket);
-            ctx.route_changed.notify_one();
-            return;
+        CallOutcome::NotProcessed | CallOutcome::NotSent => {
+            state.attempt = state.attempt.after_not_processed(pinned_before);
+            save_attempt(world, entry, &state.attempt, shutdown).await;
+            Step::Retry
         }
-        attempt = next;
-        let requested_at = attempt
-            .unresolved
-            .expect("before_call always opens the attempt")
-            .requested_at;
-
-        ctx.metrics.call_started(p);
-        let started = now_millis();
-        let outcome = ctx.client(p).pay(&id, entry.amount, requested_at).await;
-        let finished = now_millis();
-        ctx.metrics
-            .call_finished(p, outcome, (finished - started).max(0) as u64);
-        let flipped = ctx
-            .routing
-            .lock()
-            .unwrap()
-            .finish(ticket, outcome, finished);
-        ctx.route_changed.notify_one();
-        if let Some(failing) = flipped {
-            tracing::info!(processor = %p, failing, "processor health changed by a live call");
-            // Others waiting may now prefer another processor.
-            ctx.route_changed.notify_waiters();
+        CallOutcome::Unknown | CallOutcome::Busy { .. } => {
+            tracing::debug!(correlation_id = %id, processor = %p, ?outcome, "retrying on the same processor");
+            Step::Retry
         }
-
-        match outcome {
-            CallOutcome::Processed => return book(ctx, &entry, p, requested_at).await,
-            CallOutcome::AlreadyProcessed => {
-                // The processor stored an earlier call; its requestedAt is the one it reports.
-                let stored_at = match ctx.client(p).stored(&id).await {
-                    Ok(Some(stored)) => stored.requested_at,
-                    _ => requested_at,
-                };
-                return book(ctx, &entry, p, stored_at).await;
+        CallOutcome::Misconfigured => {
+            tracing::error!(correlation_id = %id, processor = %p, "processor answered 401/403/404: misconfigured; payment stays queued");
+            if !pinned_before {
+                state.attempt = state.attempt.after_not_processed(false);
+                save_attempt(world, entry, &state.attempt, shutdown).await;
             }
-            CallOutcome::NotProcessed | CallOutcome::NotSent => {
-                attempt = attempt.after_not_processed(pinned_before);
-                save_attempt(ctx, &entry, &attempt, &mut shutdown).await;
-            }
-            CallOutcome::Unknown | CallOutcome::Busy { .. } => {
-                tracing::debug!(correlation_id = %id, processor = %p, ?outcome, "retrying on the same processor");
-            }
-            CallOutcome::Misconfigured => {
-                tracing::error!(correlation_id = %id, processor = %p, "processor answered 401/403/404: misconfigured; payment stays queued");
-                if !pinned_before {
-                    attempt = attempt.after_not_processed(false);
-                    save_attempt(ctx, &entry, &attempt, &mut shutdown).await;
+            Step::Retry
+        }
+        CallOutcome::Rejected if !pinned_before => {
+            let reason = format!("{p} answered 400 Bad Request");
+            tracing::error!(correlation_id = %id, %reason, "payment dead-lettered");
+            while let Err(err) = world.dead_letter(entry, &reason).await {
+                tracing::warn!(correlation_id = %id, %err, "dead-lettering failed; retrying");
+                if !sleep_or_shutdown(STORE_RETRY, shutdown).await {
+                    return Step::LeftPending;
                 }
             }
-            CallOutcome::Rejected if !pinned_before => {
-                let reason = format!("{p} answered 400 Bad Request");
-                tracing::error!(correlation_id = %id, %reason, "payment dead-lettered");
-                while let Err(err) = ctx.queue.dead_letter(&entry, &reason).await {
-                    tracing::warn!(correlation_id = %id, %err, "dead-lettering failed; retrying");
-                    if !sleep_or_shutdown(STORE_RETRY, &mut shutdown).await {
-                        return;
-                    }
-                }
-                ctx.metrics.dead_lettered();
-                return;
-            }
-            CallOutcome::Rejected => {
-                tracing::warn!(correlation_id = %id, processor = %p, "400 while an earlier call is unresolved; staying pinned");
-            }
+            ctx.metrics.dead_lettered();
+            Step::DeadLettered
+        }
+        CallOutcome::Rejected => {
+            tracing::warn!(correlation_id = %id, processor = %p, "400 while an earlier call is unresolved; staying pinned");
+            Step::Retry
         }
     }
 }
 
+/// Makes the call the ticket reserved, with its metrics, and hands the ticket back to routing.
+async fn call<S: Processors>(
+    ctx: &StepContext<'_, S>,
+    ticket: Ticket,
+    state: &PaymentState,
+    requested_at: Millis,
+) -> CallOutcome {
+    let p = ticket.processor;
+    let entry = &state.entry;
+    ctx.metrics.call_started(p);
+    let started = now_millis();
+    let outcome = ctx
+        .world
+        .pay(p, &entry.correlation_id, entry.amount, requested_at)
+        .await;
+    let finished = now_millis();
+    ctx.metrics.call_finished(
+        p,
+        outcome.metric_label(),
+        (finished - started).max(0) as u64,
+    );
+    if let Some(failing) = ctx.routing.finish(ticket, outcome, finished) {
+        tracing::info!(processor = %p, failing, "processor health changed by a live call");
+    }
+    outcome
+}
+
 /// For an entry delivered before: finishes it if it is already booked, else returns the
 /// attempt to continue from.
-async fn resume_state(ctx: &WorkerContext, entry: &QueuedPayment) -> Option<Attempt> {
+async fn resume_state<S: PaymentStore>(world: &S, entry: &QueuedPayment) -> Option<Attempt> {
     let id = entry.correlation_id;
     loop {
-        match ctx.ledger.booked(&id).await {
-            Ok(Some(_)) => {
+        match world.is_booked(&id).await {
+            Ok(true) => {
                 tracing::info!(correlation_id = %id, "already booked; acknowledging");
-                finish(ctx, entry).await;
+                finish(world, entry).await;
                 return None;
             }
-            Ok(None) => break,
+            Ok(false) => break,
             Err(err) => {
                 tracing::warn!(correlation_id = %id, %err, "ledger check failed; retrying");
                 tokio::time::sleep(STORE_RETRY).await;
@@ -155,7 +224,7 @@ async fn resume_state(ctx: &WorkerContext, entry: &QueuedPayment) -> Option<Atte
         }
     }
     loop {
-        match ctx.queue.attempt(&id).await {
+        match world.attempt(&id).await {
             Ok(record) => {
                 let attempt = record
                     .as_deref()
@@ -176,7 +245,7 @@ async fn resume_state(ctx: &WorkerContext, entry: &QueuedPayment) -> Option<Atte
 
 /// Waits until routing allows a call for this payment; `None` on shutdown.
 async fn wait_for_route(
-    ctx: &WorkerContext,
+    routing: &RoutingHandle,
     attempt: &Attempt,
     since: Millis,
     shutdown: &mut Shutdown,
@@ -186,15 +255,9 @@ async fn wait_for_route(
             return None;
         }
         // Register interest before looking, so a wake-up between the look and the wait is kept.
-        let changed = ctx.route_changed.notified();
-        let ticket = {
-            let mut routing = ctx.routing.lock().unwrap();
-            let now = now_millis();
-            match attempt.unresolved {
-                Some(open) => routing.choose_pinned(open.processor, now),
-                None => routing.choose(now, since),
-            }
-        };
+        let changed = routing.changed();
+        let pinned = attempt.unresolved.map(|open| open.processor);
+        let ticket = routing.choose(pinned, now_millis(), since);
         if ticket.is_some() {
             return ticket;
         }
@@ -207,15 +270,15 @@ async fn wait_for_route(
 }
 
 /// Writes the attempt record, retrying while Redis is unreachable; false on shutdown.
-async fn save_attempt(
-    ctx: &WorkerContext,
+async fn save_attempt<S: PaymentStore>(
+    world: &S,
     entry: &QueuedPayment,
     attempt: &Attempt,
     shutdown: &mut Shutdown,
 ) -> bool {
     let record = attempt.encode();
     loop {
-        match ctx.queue.set_attempt(&entry.correlation_id, &record).await {
+        match world.set_attempt(&entry.correlation_id, &record).await {
             Ok(()) => return true,
             Err(err) => {
                 tracing::warn!(correlation_id = %entry.correlation_id, %err, "writing the attempt record failed; retrying");
@@ -230,25 +293,31 @@ async fn save_attempt(
 /// Books a processed payment, then acknowledges it. Retries until both succeed: the processor
 /// has the payment, so the ledger must get it too (a crash in between is healed by the reclaim
 /// path, which finds the attempt record and gets a 422).
-async fn book(ctx: &WorkerContext, entry: &QueuedPayment, p: Processor, requested_at: Millis) {
+async fn book<S: PaymentStore>(
+    ctx: &StepContext<'_, S>,
+    entry: &QueuedPayment,
+    p: Processor,
+    requested_at: Millis,
+) -> Step {
     let booking = Booking {
         correlation_id: entry.correlation_id,
         processor: p,
         amount: entry.amount,
         requested_at,
     };
-    while let Err(err) = ctx.writer.book(booking).await {
+    while let Err(err) = ctx.world.book(booking).await {
         tracing::warn!(correlation_id = %entry.correlation_id, %err, "booking failed; retrying");
         tokio::time::sleep(STORE_RETRY).await;
     }
     ctx.metrics.booked(p);
     tracing::debug!(correlation_id = %entry.correlation_id, processor = %p, requested_at, "booked");
-    finish(ctx, entry).await;
+    finish(ctx.world, entry).await;
+    Step::Booked(p)
 }
 
-async fn finish(ctx: &WorkerContext, entry: &QueuedPayment) {
-    let done = [(entry.entry_id.clone(), entry.correlation_id)];
-    while let Err(err) = ctx.queue.finish(&done).await {
+/// Acknowledges the entry, retrying until Redis takes it.
+async fn finish<S: PaymentStore>(world: &S, entry: &QueuedPayment) {
+    while let Err(err) = world.acknowledge(entry).await {
         tracing::warn!(correlation_id = %entry.correlation_id, %err, "acknowledging failed; retrying");
         tokio::time::sleep(STORE_RETRY).await;
     }
@@ -261,3 +330,7 @@ async fn sleep_or_shutdown(d: Duration, shutdown: &mut Shutdown) -> bool {
         _ = tokio::time::sleep(d) => true,
     }
 }
+
+#[cfg(test)]
+#[path = "payment_tests.rs"]
+mod tests;

@@ -6,7 +6,8 @@
 //! - `summary`: the summary's exact money and its time bounds;
 //! - `outcomes`: what each processor answer does to a payment (the outcome table);
 //! - `crashes`: a worker killed mid-call, SIGTERM draining, Redis down;
-//! - `purge`: the purge endpoint.
+//! - `purge`: the purge endpoint;
+//! - `support_smoke`: the test helpers themselves start real servers that clients can use.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -16,6 +17,7 @@ mod outcomes;
 mod payments;
 mod purge;
 mod summary;
+mod support_smoke;
 
 use reqwest::StatusCode;
 use support::Reply;

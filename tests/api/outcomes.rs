@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use rinha::emulator::Fault;
+use rinha_emulator::Fault;
 
 use crate::support::{EVENTUALLY, new_id, spawn_stack, stack};
 

@@ -24,11 +24,11 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use rinha::api::Surface;
 use rinha::config::Settings;
-use rinha::emulator::{self, EmulatorConfig, EmulatorHandle, Fee, RunningEmulator};
 use rinha::ledger::{self, Ledger};
 use rinha::metrics::Metrics;
 use rinha::shutdown::{self, ShutdownTrigger};
 use rinha::startup::{self, RunningServer, RunningWorker};
+use rinha_emulator::{self as emulator, EmulatorConfig, EmulatorHandle, Fee, RunningEmulator};
 use serde_json::Value;
 use tempfile::TempDir;
 

@@ -2,7 +2,7 @@
 //! that whoever continues the payment (after a crash, a reclaim or a restart) knows whether an
 //! earlier call may have been processed.
 
-use crate::domain::{Millis, Processor};
+use super::{Millis, Processor};
 
 /// The attempt record of one payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

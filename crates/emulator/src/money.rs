@@ -4,7 +4,7 @@
 //! never loses a cent to binary floating point and rounds sub-cent digits half away from zero.
 //! The lexing is the service's ([`Decimal`]); only the rounding is the processor's.
 
-use crate::domain::{CutOff, Decimal, DecimalError};
+use crate::decimal::{CutOff, Decimal, DecimalError};
 
 /// Parses a JSON number's text into cents, rounding to 2 places half away from zero
 /// (`19.905` → 1991, `-0.005` → -1), exactly.

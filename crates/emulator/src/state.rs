@@ -10,7 +10,7 @@ use super::faults::Faults;
 use super::limits::{FixedWindow, InflightLimit};
 use super::settings::Settings;
 use super::store::{Inserted, Store, StoredPayment};
-use crate::domain::Fee;
+use crate::fee::Fee;
 
 /// One processor: ledger, knobs, limits and fault script.
 #[derive(Debug)]

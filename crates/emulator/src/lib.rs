@@ -15,7 +15,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use rinha::emulator::{self, EmulatorConfig, Fault};
+//! use rinha_emulator::{self as emulator, EmulatorConfig, Fault};
 //!
 //! let processor = emulator::start(EmulatorConfig::default()).await?;
 //! processor.handle().faults().push(Fault::status_retry_after(429, 1), 2);
@@ -28,7 +28,9 @@ mod admin;
 mod body;
 mod config;
 mod correlation;
+mod decimal;
 mod faults;
+mod fee;
 mod handle;
 mod health;
 mod limits;
@@ -41,11 +43,12 @@ mod state;
 mod store;
 mod timestamp;
 
-pub use crate::domain::{DecimalError, Fee};
 pub use admin::TOKEN_HEADER;
 pub use config::EmulatorConfig;
 pub use correlation::{CorrelationId, InvalidCorrelationId};
+pub use decimal::DecimalError;
 pub use faults::{Fault, Faults};
+pub use fee::Fee;
 pub use handle::EmulatorHandle;
 pub use server::{RunningEmulator, serve, start};
 pub use store::{StoredPayment, Totals};

@@ -8,7 +8,7 @@
 
 use std::process::ExitCode;
 
-use rinha::emulator::{self, EmulatorConfig, Fee};
+use rinha_emulator::{self as emulator, EmulatorConfig, Fee};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 

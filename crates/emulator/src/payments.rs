@@ -15,7 +15,7 @@ use super::reply;
 use super::state::{Outcome, ProcessorState};
 use super::store::StoredPayment;
 use super::timestamp::parse_micros;
-use crate::domain::Scaled;
+use crate::decimal::Scaled;
 
 /// The body of `POST /payments`.
 #[derive(Deserialize)]

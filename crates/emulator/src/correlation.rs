@@ -2,17 +2,15 @@
 //!
 //! The official processor binds it to a C# `Guid`, so equal ids in different spellings
 //! (upper/lower case) are the same payment, and it is always written back in the canonical
-//! lowercase hyphenated form: that is the service's [`domain::CorrelationId`], which this type
-//! wraps. It adds only the other spellings a `Guid` route parameter accepts.
+//! lowercase hyphenated form. Besides that form it reads the other spellings a `Guid` route
+//! parameter accepts. The parsing is the emulator's own, apart from the service's.
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::domain;
-
 /// A UUID-shaped payment id (any version; the processor does not check it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CorrelationId(domain::CorrelationId);
+pub struct CorrelationId([u8; 36]);
 
 /// The text is not a UUID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,9 +21,18 @@ impl CorrelationId {
     /// Parses the hyphenated form only (`8-4-4-4-12` hex digits, any case), as the processor's
     /// JSON reader does for a `Guid` field: the service's rule too.
     pub fn parse_hyphenated(text: &str) -> Result<Self, InvalidCorrelationId> {
-        domain::CorrelationId::parse(text)
-            .map(Self)
-            .map_err(|_| InvalidCorrelationId(text.to_owned()))
+        let invalid = || InvalidCorrelationId(text.to_owned());
+        let bytes: [u8; 36] = text.as_bytes().try_into().map_err(|_| invalid())?;
+        let mut canonical = [0u8; 36];
+        for (i, (&b, out)) in bytes.iter().zip(&mut canonical).enumerate() {
+            *out = match (i, b) {
+                (8 | 13 | 18 | 23, b'-') => b,
+                (8 | 13 | 18 | 23, _) => return Err(invalid()),
+                (_, b) if b.is_ascii_hexdigit() => b.to_ascii_lowercase(),
+                _ => return Err(invalid()),
+            };
+        }
+        Ok(Self(canonical))
     }
 
     /// Parses any form a C# `Guid` route parameter accepts: hyphenated, 32 bare hex digits,
@@ -47,8 +54,7 @@ impl CorrelationId {
                     &text[16..20],
                     &text[20..]
                 );
-                domain::CorrelationId::parse(&hyphenated)
-                    .map(Self)
+                Self::parse_hyphenated(&hyphenated)
                     .map_err(|_| InvalidCorrelationId(text.to_owned()))
             }
             None => Self::parse_hyphenated(text),
@@ -68,7 +74,8 @@ impl FromStr for CorrelationId {
 impl fmt::Display for CorrelationId {
     /// The canonical lowercase hyphenated form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        // Only ASCII hex digits and hyphens are ever stored.
+        f.write_str(std::str::from_utf8(&self.0).map_err(|_| fmt::Error)?)
     }
 }
 

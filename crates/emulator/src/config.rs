@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::domain::Fee;
+use crate::fee::Fee;
 
 /// Everything an emulator is started with. `Default` is the official processor's setup
 /// (fee 0.05, token `123`, 800 + 500 in flight, health 1 call per 5 s with a queue of 2,

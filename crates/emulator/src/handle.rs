@@ -11,7 +11,7 @@ use super::correlation::CorrelationId;
 use super::faults::Faults;
 use super::state::ProcessorState;
 use super::store::{StoredPayment, Totals};
-use crate::domain::Fee;
+use crate::fee::Fee;
 
 /// How often [`EmulatorHandle::wait_until`] looks again.
 const POLL_EVERY: Duration = Duration::from_millis(2);

@@ -4,10 +4,8 @@
 //! one microsecond, and filters with `BETWEEN from AND to`. Comparing microseconds since the
 //! epoch reproduces that exactly, including the inclusive bounds.
 
-use time::PrimitiveDateTime;
-use time::format_description::well_known::Iso8601;
-
-use crate::domain::time::parse_rfc3339_nanos;
+use time::format_description::well_known::{Iso8601, Rfc3339};
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// The text is not an ISO-8601 date-time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,11 +16,13 @@ pub struct InvalidTimestamp(pub String);
 /// offset (taken as UTC), into microseconds since the Unix epoch
 /// (sub-microsecond digits are truncated toward the past, as PostgreSQL stores them).
 ///
-/// The RFC 3339 reading is the service's ([`parse_rfc3339_nanos`]); the leniencies the service
-/// adds for its own summary bounds (quotes, a space for `+`) are deliberately not applied.
+/// The leniencies the service adds for its own summary bounds (quotes, a space for `+`) are
+/// deliberately not applied.
 pub fn parse_micros(text: &str) -> Result<i64, InvalidTimestamp> {
     let invalid = || InvalidTimestamp(text.to_owned());
-    let nanos = parse_rfc3339_nanos(text)
+    let nanos = OffsetDateTime::parse(text, &Rfc3339)
+        .map(|dt| dt.unix_timestamp_nanos())
+        .ok()
         .or_else(|| {
             let local = PrimitiveDateTime::parse(text, &Iso8601::DEFAULT).ok()?;
             Some(local.assume_utc().unix_timestamp_nanos())

@@ -1,8 +1,6 @@
 //! Proves the test-support helpers start real servers that clients can use.
 
-mod support;
-
-use support::{TestPostgres, TestRedis, ensure_unprivileged_can_reach, free_port};
+use crate::support::{TestPostgres, TestRedis, ensure_unprivileged_can_reach, free_port};
 
 async fn redis_ping(url: &str) -> redis::RedisResult<String> {
     let client = redis::Client::open(url)?;
@@ -132,7 +130,7 @@ fn a_private_directory_is_reported_as_unreachable_when_running_as_root() {
     let inner = dir.path().join("bin");
     std::fs::create_dir(&inner).unwrap();
     let result = ensure_unprivileged_can_reach(&inner);
-    if support::ServerUser::for_servers().is_some() {
+    if crate::support::ServerUser::for_servers().is_some() {
         let why = result.expect_err("a 0700 root dir must block the server user");
         assert!(why.contains(&dir.path().display().to_string()), "{why}");
     } else {

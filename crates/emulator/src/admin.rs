@@ -16,7 +16,7 @@ use super::reply;
 use super::state::ProcessorState;
 use super::store::MicrosRange;
 use super::timestamp::parse_micros;
-use crate::domain::Scaled;
+use crate::decimal::Scaled;
 
 /// The header that carries the admin token.
 pub const TOKEN_HEADER: &str = "X-Rinha-Token";

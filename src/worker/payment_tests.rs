@@ -1,0 +1,292 @@
+//! The step, row by row of the outcome table, against fake stores and processors.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::*;
+use crate::domain::{Amount, CorrelationId, Fee};
+use crate::shutdown::{self, ShutdownTrigger};
+use crate::worker::routing::{Routing, RoutingConfig};
+use crate::worker::stores::StoreError;
+
+/// Scripted processors and recording stores.
+#[derive(Default)]
+struct Fake {
+    /// What each `POST /payments` answers, in order.
+    answers: Mutex<VecDeque<CallOutcome>>,
+    /// What `GET /payments/{id}` answers: the stored `requestedAt`, or `None` for a 404.
+    stored: Mutex<Option<Millis>>,
+    /// Every call made: processor and `requestedAt`.
+    calls: Mutex<Vec<(Processor, Millis)>>,
+    /// The latest attempt record written.
+    record: Mutex<Option<String>>,
+    booked: Mutex<Vec<Booking>>,
+    dead_letters: Mutex<Vec<String>>,
+    acknowledged: Mutex<u32>,
+}
+
+impl PaymentStore for Fake {
+    async fn attempt(&self, _: &CorrelationId) -> Result<Option<String>, StoreError> {
+        Ok(self.record.lock().unwrap().clone())
+    }
+    async fn set_attempt(&self, _: &CorrelationId, record: &str) -> Result<(), StoreError> {
+        *self.record.lock().unwrap() = Some(record.to_owned());
+        Ok(())
+    }
+    async fn dead_letter(&self, _: &QueuedPayment, reason: &str) -> Result<(), StoreError> {
+        self.dead_letters.lock().unwrap().push(reason.to_owned());
+        Ok(())
+    }
+    async fn acknowledge(&self, _: &QueuedPayment) -> Result<(), StoreError> {
+        *self.acknowledged.lock().unwrap() += 1;
+        Ok(())
+    }
+    async fn is_booked(&self, _: &CorrelationId) -> Result<bool, StoreError> {
+        Ok(!self.booked.lock().unwrap().is_empty())
+    }
+    async fn book(&self, booking: Booking) -> Result<(), StoreError> {
+        self.booked.lock().unwrap().push(booking);
+        Ok(())
+    }
+}
+
+impl Processors for Fake {
+    async fn pay(
+        &self,
+        p: Processor,
+        _: &CorrelationId,
+        _: Amount,
+        requested_at: Millis,
+    ) -> CallOutcome {
+        self.calls.lock().unwrap().push((p, requested_at));
+        self.answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("a scripted answer for every call")
+    }
+    async fn stored(&self, _: Processor, _: &CorrelationId) -> Result<Option<Millis>, StoreError> {
+        Ok(*self.stored.lock().unwrap())
+    }
+}
+
+impl Fake {
+    fn answering(answers: impl IntoIterator<Item = CallOutcome>) -> Self {
+        let fake = Self::default();
+        fake.answers.lock().unwrap().extend(answers);
+        fake
+    }
+    fn calls(&self) -> Vec<(Processor, Millis)> {
+        self.calls.lock().unwrap().clone()
+    }
+    fn booked(&self) -> Vec<Booking> {
+        self.booked.lock().unwrap().clone()
+    }
+    /// The attempt record as last written.
+    fn record(&self) -> Attempt {
+        Attempt::decode(self.record.lock().unwrap().as_deref().expect("a record")).unwrap()
+    }
+}
+
+/// One fake world, routing with the default processor cheaper, and a payment to take steps on.
+struct Bench {
+    fake: Fake,
+    routing: RoutingHandle,
+    metrics: Metrics,
+    unknown_grace: Duration,
+    state: PaymentState,
+    trigger: ShutdownTrigger,
+    shutdown: Shutdown,
+}
+
+impl Bench {
+    fn new(fake: Fake) -> Self {
+        let routing = Routing::new(RoutingConfig {
+            fees: [Fee::parse("0.05").unwrap(), Fee::parse("0.15").unwrap()],
+            audit_slack: Duration::from_millis(10_000),
+            max_inflight: 3,
+            probe_interval: Duration::from_millis(500),
+            misconfigured_pause: Duration::from_millis(10_000),
+            hold_for_cheaper: Duration::from_millis(0),
+            max_calls_per_sec: 0,
+        });
+        let entry = QueuedPayment {
+            entry_id: "1-0".to_owned(),
+            correlation_id: CorrelationId::parse("4a7901b8-7d26-4d9d-aa19-4dc1c7cf60b3").unwrap(),
+            amount: Amount::from_cents(1990).unwrap(),
+            accepted_at: now_millis(),
+            redelivered: false,
+        };
+        let (trigger, shutdown) = shutdown::channel();
+        Self {
+            fake,
+            routing: RoutingHandle::new(routing),
+            metrics: Metrics::default(),
+            unknown_grace: Duration::from_secs(60),
+            state: PaymentState {
+                entry,
+                since: now_millis(),
+                attempt: Attempt::FRESH,
+            },
+            trigger,
+            shutdown,
+        }
+    }
+
+    /// A payment pinned to `p` by an unresolved call sent `quiet_for` ago.
+    fn pinned_to(mut self, p: Processor, requested_at: Millis, quiet_for: Duration) -> Self {
+        let sent = now_millis() - quiet_for.as_millis() as Millis;
+        let mut attempt = Attempt::FRESH.before_call(p, requested_at);
+        attempt.unresolved.as_mut().unwrap().last_sent = sent;
+        self.state.attempt = attempt;
+        self
+    }
+
+    async fn step(&mut self) -> Step {
+        let ctx = StepContext {
+            world: &self.fake,
+            routing: &self.routing,
+            metrics: &self.metrics,
+            unknown_grace: self.unknown_grace,
+        };
+        step(&ctx, &mut self.state, &mut self.shutdown).await
+    }
+}
+
+#[tokio::test]
+async fn a_200_is_booked_with_the_requested_at_we_sent_and_acknowledged() {
+    let mut bench = Bench::new(Fake::answering([CallOutcome::Processed]));
+    assert_eq!(bench.step().await, Step::Booked(Processor::Default));
+    let (p, sent_at) = bench.fake.calls()[0];
+    assert_eq!(p, Processor::Default);
+    let booked = bench.fake.booked();
+    assert_eq!(booked.len(), 1);
+    assert_eq!(booked[0].requested_at, sent_at);
+    assert_eq!(booked[0].amount.cents(), 1990);
+    assert_eq!(*bench.fake.acknowledged.lock().unwrap(), 1);
+    assert_eq!(
+        bench.fake.record().number,
+        1,
+        "the attempt was recorded before the call"
+    );
+}
+
+#[tokio::test]
+async fn a_422_is_booked_with_the_requested_at_the_processor_stored() {
+    let fake = Fake::answering([CallOutcome::AlreadyProcessed]);
+    *fake.stored.lock().unwrap() = Some(42);
+    let mut bench = Bench::new(fake);
+    assert_eq!(bench.step().await, Step::Booked(Processor::Default));
+    assert_eq!(bench.fake.booked()[0].requested_at, 42);
+}
+
+#[tokio::test]
+async fn a_500_frees_the_payment_and_books_nothing() {
+    let mut bench = Bench::new(Fake::answering([CallOutcome::NotProcessed]));
+    assert_eq!(bench.step().await, Step::Retry);
+    assert!(bench.fake.booked().is_empty());
+    assert_eq!(bench.state.attempt.unresolved, None);
+    assert_eq!(
+        bench.fake.record().unresolved,
+        None,
+        "the record says so too"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_answer_pins_the_payment_and_the_resend_keeps_its_requested_at() {
+    let mut bench = Bench::new(Fake::answering([
+        CallOutcome::Unknown,
+        CallOutcome::Processed,
+    ]));
+    assert_eq!(bench.step().await, Step::Retry);
+    let open = bench.state.attempt.unresolved.expect("pinned");
+    assert_eq!(open.processor, Processor::Default);
+    assert_eq!(bench.fake.record().unresolved, Some(open));
+    assert!(bench.fake.booked().is_empty());
+
+    assert_eq!(bench.step().await, Step::Booked(Processor::Default));
+    let calls = bench.fake.calls();
+    assert_eq!(calls[1], (Processor::Default, calls[0].1));
+    assert_eq!(bench.fake.booked()[0].requested_at, open.requested_at);
+}
+
+#[tokio::test]
+async fn a_busy_answer_retries_on_the_same_processor() {
+    let mut bench = Bench::new(Fake::answering([CallOutcome::Busy { retry_after: None }]));
+    assert_eq!(bench.step().await, Step::Retry);
+    assert_eq!(
+        bench.state.attempt.unresolved.map(|open| open.processor),
+        Some(Processor::Default)
+    );
+    assert!(bench.fake.booked().is_empty());
+}
+
+#[tokio::test]
+async fn a_misconfigured_processor_leaves_the_payment_queued_and_free_to_go_elsewhere() {
+    let mut bench = Bench::new(Fake::answering([
+        CallOutcome::Misconfigured,
+        CallOutcome::Processed,
+    ]));
+    assert_eq!(bench.step().await, Step::Retry);
+    assert_eq!(bench.state.attempt.unresolved, None);
+    assert!(bench.fake.dead_letters.lock().unwrap().is_empty());
+    // The misconfigured default is left alone: the next call goes to the fallback.
+    assert_eq!(bench.step().await, Step::Booked(Processor::Fallback));
+}
+
+#[tokio::test]
+async fn a_400_dead_letters_the_payment_with_its_reason() {
+    let mut bench = Bench::new(Fake::answering([CallOutcome::Rejected]));
+    assert_eq!(bench.step().await, Step::DeadLettered);
+    let reasons = bench.fake.dead_letters.lock().unwrap().clone();
+    assert_eq!(reasons.len(), 1);
+    assert!(reasons[0].contains("400"), "{reasons:?}");
+    assert!(bench.fake.booked().is_empty());
+}
+
+#[tokio::test]
+async fn a_400_while_an_earlier_call_is_unresolved_stays_pinned() {
+    let mut bench = Bench::new(Fake::answering([CallOutcome::Rejected])).pinned_to(
+        Processor::Fallback,
+        7,
+        Duration::ZERO,
+    );
+    assert_eq!(bench.step().await, Step::Retry);
+    assert_eq!(bench.fake.calls(), vec![(Processor::Fallback, 7)]);
+    assert!(bench.fake.dead_letters.lock().unwrap().is_empty());
+    assert_eq!(
+        bench.state.attempt.unresolved.map(|open| open.processor),
+        Some(Processor::Fallback)
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_call_quiet_past_the_grace_is_asked_about_and_booked_if_stored() {
+    let fake = Fake::default();
+    *fake.stored.lock().unwrap() = Some(7);
+    let mut bench = Bench::new(fake).pinned_to(Processor::Fallback, 7, Duration::from_secs(120));
+    assert_eq!(bench.step().await, Step::Booked(Processor::Fallback));
+    assert!(bench.fake.calls().is_empty(), "asked, not re-sent");
+    assert_eq!(bench.fake.booked()[0].requested_at, 7);
+}
+
+#[tokio::test]
+async fn an_unknown_call_quiet_past_the_grace_and_not_stored_is_freed() {
+    let mut bench =
+        Bench::new(Fake::default()).pinned_to(Processor::Fallback, 7, Duration::from_secs(120));
+    assert_eq!(bench.step().await, Step::Retry);
+    assert!(bench.fake.calls().is_empty(), "asked, not re-sent");
+    assert_eq!(bench.state.attempt.unresolved, None);
+    assert_eq!(bench.fake.record().unresolved, None);
+}
+
+#[tokio::test]
+async fn after_shutdown_the_payment_is_left_pending_without_a_call() {
+    let mut bench = Bench::new(Fake::default());
+    bench.trigger.trigger();
+    assert_eq!(bench.step().await, Step::LeftPending);
+    assert!(bench.fake.calls().is_empty());
+    assert!(bench.fake.booked().is_empty());
+}

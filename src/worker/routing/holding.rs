@@ -1,0 +1,22 @@
+//! Holding: a payment waits briefly for a failing cheaper processor's next probe before it
+//! goes to a dearer one.
+
+use super::Routing;
+use crate::domain::{Millis, Processor};
+
+impl Routing {
+    /// Whether a payment that could go to the dearer `open` now should still wait for the
+    /// cheaper processor's probe.
+    ///
+    /// The hold counts from when the dearer route opened for this payment, so a backlog that
+    /// waited through an outage of both also waits for the cheaper one's probe.
+    pub(super) fn holds_for_cheaper(
+        &self,
+        open: Processor,
+        waiting_since: Millis,
+        now: Millis,
+    ) -> bool {
+        let open_since = waiting_since.max(self.lanes[open.index()].working_since);
+        now - open_since < self.config.hold_for_cheaper.as_millis() as Millis
+    }
+}

@@ -1,0 +1,66 @@
+//! What one payment's steps need from the outside world, as two small traits: the stores
+//! (Redis for attempt records, dead letters and acknowledgements; PostgreSQL for bookings) and
+//! the processors. The worker implements them on its context; the step's unit tests on fakes.
+
+use std::future::Future;
+
+use crate::domain::{Amount, CorrelationId, Millis, Processor};
+use crate::ledger::Booking;
+use crate::processor::CallOutcome;
+use crate::queue::QueuedPayment;
+
+/// Why a store or a processor could not answer; only ever logged, then retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// The queue's per-payment records and the ledger, as one payment's steps use them.
+pub trait PaymentStore: Sync {
+    /// The raw attempt record of a payment, if any (see [`crate::domain::Attempt`]).
+    fn attempt(
+        &self,
+        id: &CorrelationId,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Replaces the attempt record.
+    fn set_attempt(
+        &self,
+        id: &CorrelationId,
+        record: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Moves a refused payment to the dead-letter stream with its reason.
+    fn dead_letter(
+        &self,
+        entry: &QueuedPayment,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Acknowledges the stream entry and drops the attempt record: the payment is done.
+    fn acknowledge(
+        &self,
+        entry: &QueuedPayment,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether the ledger already has the payment.
+    fn is_booked(
+        &self,
+        id: &CorrelationId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Books a processed payment in the ledger.
+    fn book(&self, booking: Booking) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The two payment processors, as one payment's steps call them.
+pub trait Processors: Sync {
+    /// `POST /payments` on `p`, classified.
+    fn pay(
+        &self,
+        p: Processor,
+        id: &CorrelationId,
+        amount: Amount,
+        requested_at: Millis,
+    ) -> impl Future<Output = CallOutcome> + Send;
+    /// `GET /payments/{id}` on `p`: the `requestedAt` it stored, or `None` if it has none.
+    fn stored(
+        &self,
+        p: Processor,
+        id: &CorrelationId,
+    ) -> impl Future<Output = Result<Option<Millis>, StoreError>> + Send;
+}
