@@ -6,6 +6,7 @@
 #   make status                                           processes, restarts, cgroup counters
 #   make bench   [SCHEDULE=published] [RUNS=1] [MAX_REQUESTS=550] [TIME_SCALE=1]
 #   make test                                             fmt, clippy, tests, nix checks, shellcheck, end-to-end
+#   make hostile                                          hostile requests over raw sockets, then valid POSTs
 #   make deps                                             install redis, nginx, node, k6, PostgreSQL 17
 
 SHELL := bash
@@ -19,10 +20,10 @@ STACK := $(PYTHON) tests/stack/stack.py
 # Command-line variables reach the runner through the environment.
 export EMULATORS KEEP_STATE PURGE SCHEDULE RUNS MAX_REQUESTS TIME_SCALE
 
-.PHONY: help deps build up down status bench test floor
+.PHONY: help deps build up down status bench test floor hostile
 
 help:
-	@sed -n '1,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,11p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	bash tests/tools/install-deps.sh
@@ -53,3 +54,6 @@ bench: deps build
 
 test: deps
 	$(STACK) test
+
+hostile: deps build
+	$(STACK) hostile
