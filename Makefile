@@ -6,7 +6,7 @@
 #   make status                                           processes, restarts, cgroup counters
 #   make bench   [SCHEDULE=published] [RUNS=1] [MAX_REQUESTS=550] [TIME_SCALE=1]
 #   make test                                             fmt, clippy, tests, nix checks, shellcheck, end-to-end
-#   make hostile                                          hostile requests over raw sockets, then valid POSTs
+#   make hostile / make soak [RATE=300] [DURATION=120]    hostile requests; constant-rate run with memory series
 #   make deps                                             install redis, nginx, node, k6, PostgreSQL 17
 
 SHELL := bash
@@ -20,7 +20,7 @@ STACK := $(PYTHON) tests/stack/stack.py
 # Command-line variables reach the runner through the environment.
 export EMULATORS KEEP_STATE PURGE SCHEDULE RUNS MAX_REQUESTS TIME_SCALE
 
-.PHONY: help deps build up down status bench test floor hostile
+.PHONY: help deps build up down status bench test floor hostile soak
 
 help:
 	@sed -n '1,11p' Makefile | sed 's/^# \{0,1\}//'
@@ -57,3 +57,6 @@ test: deps
 
 hostile: deps build
 	$(STACK) hostile
+
+soak: deps build
+	$(STACK) soak
