@@ -517,16 +517,17 @@ def service_pids(run_dir) -> dict:
 
 
 # -- main ----------------------------------------------------------------------------------------------------
-def print_table(rows: list[Row]) -> None:
-    width = max(len(r.name) for r in rows) + 2
-    print(f"\n{'group':<11}{'case':<{width}}{'status/close (each attempt)':<34}{'ms':>7}  verdict")
+def table(rows: list[Row]) -> str:
+    width = max((len(r.name) for r in rows), default=4) + 2
+    lines = [f"{'group':<11}{'case':<{width}}{'status/close (each attempt)':<34}{'ms':>7}  verdict"]
     for r in rows:
         labels = " | ".join(r.labels)
-        print(f"{r.group:<11}{r.name:<{width}}{labels:<34}{r.ms:>7.0f}  "
-              + ("ok" if r.ok else "FAIL: " + "; ".join(dict.fromkeys(r.failures))), flush=True)
+        lines.append(f"{r.group:<11}{r.name:<{width}}{labels:<34}{r.ms:>7.0f}  "
+                     + ("ok" if r.ok else "FAIL: " + "; ".join(dict.fromkeys(r.failures))))
+    return "\n".join(lines) + "\n"
 
 
-def suite(run_dir, only: list[str], skip: list[str]) -> list[tuple[str, bool, str]]:
+def suite(run_dir, out, only: list[str], skip: list[str]) -> list[tuple[str, bool, str]]:
     """Every case, then the checks afterwards; returns (name, passed, detail) for the summary."""
     before = service_pids(run_dir)
     rows: list[Row] = []
@@ -539,7 +540,10 @@ def suite(run_dir, only: list[str], skip: list[str]) -> list[tuple[str, bool, st
         row, s, m = run_held(case) if isinstance(case, Held) else run_case(case)
         rows.append(row)
         sure, maybe = sure + s, maybe + m
-    print_table(rows)
+    text = table(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.txt").write_text(text)
+    print("\n" + text, end="", flush=True)
     failed_rows = [r for r in rows if not r.ok]
     print(f"[hostile] {len(rows)} cases in {time.monotonic() - t0:.0f} s; {len(failed_rows)} failed", flush=True)
     accepted, late, unanswered, problems = valid_posts(VALID_POSTS)
@@ -573,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         if not run_dir or not control.supervisor_pid(run_dir):
             print("[hostile] no stack is up (make up EMULATORS=1 first, or drop --running)", file=sys.stderr)
             return 1
-        results = suite(run_dir, args.only, args.skip)
+        results = suite(run_dir, out, args.only, args.skip)
     else:
         try:
             run_dir = control.up(emulators=True, purge=True)
@@ -581,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[hostile] FAIL make up: {exc}", flush=True)
             return 1
         try:
-            results = suite(run_dir, args.only, args.skip)
+            results = suite(run_dir, out, args.only, args.skip)
         finally:
             shutil.copytree(run_dir / "logs", out / "logs", dirs_exist_ok=True)
             problems = control.down()
@@ -590,6 +594,6 @@ def main(argv: list[str] | None = None) -> int:
     for name, passed, detail in results:
         print(f"[hostile] {'PASS' if passed else 'FAIL'} {name} ({detail})", flush=True)
     failed = [name for name, passed, _ in results if not passed]
-    print(f"[hostile] {len(results) - len(failed)} passed, {len(failed)} failed"
-          + (f"; logs in {out}" if out.exists() else ""), flush=True)
+    (out / "results.txt").write_text("".join(f"{'PASS' if p else 'FAIL'} {n} ({d})\n" for n, p, d in results))
+    print(f"[hostile] {len(results) - len(failed)} passed, {len(failed)} failed; table and logs in {out}", flush=True)
     return 1 if failed else 0
