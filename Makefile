@@ -15,7 +15,7 @@ TOOLS_STAMP := target/tools/env.sh
 # Command-line variables reach the runner through the environment.
 export EMULATORS KEEP_STATE PURGE SCHEDULE RUNS MAX_REQUESTS TIME_SCALE
 
-.PHONY: help deps tools build up down status bench test floor fresh-check
+.PHONY: help deps tools build up down status bench test floor fresh-check hostile soak
 
 help: ## this list
 	@echo 'make TARGET [VAR=value ...]'
@@ -52,6 +52,12 @@ bench: $(TOOLS_STAMP) build ## the benchmark and its table [SCHEDULE=published] 
 
 test: $(TOOLS_STAMP) ## fmt, clippy, tests, nix checks, shellcheck, end-to-end; "make-test: N passed, M failed"
 	$(STACK) test
+
+hostile: $(TOOLS_STAMP) build ## hostile requests over raw sockets against a fresh stack; then valid POSTs must still pass
+	$(STACK) hostile
+
+soak: $(TOOLS_STAMP) build ## constant-rate POSTs, drain, lost/double counts and memory series [RATE=300] [DURATION=120]
+	$(STACK) soak
 
 fresh-check: ## .ci/run in a fresh Debian 12 root made by debootstrap (slow; not part of CI)
 	bash tests/tools/fresh-check.sh

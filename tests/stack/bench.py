@@ -22,6 +22,7 @@ from pathlib import Path
 import control
 import k6run
 import layout
+import memory
 import timeline
 
 SERVICES = ("nginx", "api1", "api2", "worker", "redis", "postgres", "load (k6+emulators)")
@@ -33,7 +34,8 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
     run_dir = control.up(emulators=True, purge=True, mode=mode, fees=fees)
     print(f"[bench] {label}: stack up in {time.monotonic() - t0:.1f} s", flush=True)
     row: dict = {"label": label, "mode": mode}
-    sampler = timeline.Sampler.for_run(out, control.read_state(run_dir) or {}, run_dir).start()
+    seconds = timeline.Sampler.for_run(out, control.read_state(run_dir) or {}, run_dir).start()
+    sampler = memory.Sampler(run_dir, every_s=2.0).start()
     try:
         res = k6run.run(out, label, env_extra=timeline.k6_env(out))
         row.update(ok=res.ok, official=res.official, extra=res.extra)
@@ -42,9 +44,12 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
             lag, secs = k6run.lag_drained(int(res.extra.get("posts_ok") or 0))
             row["lag_drained"] = lag
             print(f"[bench] {label}: lag_drained {lag} after {secs:.1f} s", flush=True)
+        sampler.stop()
+        row["memory_peaks"] = sampler.peaks()  # Redis used_memory and anonymous RSS, sampled every 2 s
         row["services"] = control.service_stats(run_dir)
         row["uncapped"] = (control.read_state(run_dir) or {}).get("uncapped")
     finally:
+        seconds.stop()
         sampler.stop()
         shutil.copytree(run_dir / "logs", out / "logs", dirs_exist_ok=True)
         for name in ("stack.json", "state.json", "nginx.conf"):
@@ -115,7 +120,8 @@ def table(rows: list[dict], floors: list[dict]) -> str:
     lines.append("")
     lines.append("per service (" + ("max peak / median CPU and throttles / total restarts over runs" if len(rows) > 1
                                     else rows[0]["label"]) + "; caps from nix/caps.json)")
-    lines.append(f"{'service':<22}{'peak MiB':>10}{'cap MiB':>9}{'CPU s':>9}{'cap mCPU':>10}{'throttled':>11}{'restarts':>10}")
+    lines.append(f"{'service':<22}{'peak MiB':>10}{'anon MiB':>10}{'cap MiB':>9}{'CPU s':>9}{'cap mCPU':>10}"
+                 f"{'throttled':>11}{'restarts':>10}")
     import caps as caps_mod
 
     caps = caps_mod.load()
@@ -127,15 +133,24 @@ def table(rows: list[dict], floors: list[dict]) -> str:
         peaks = [s["memory_peak_bytes"] for s in stats if s.get("memory_peak_bytes") is not None]
         cap = caps.get(name)
         restarts = [s["restarts"] for s in stats if s.get("restarts") is not None]
+        anon_key = "load_anon" if name.startswith("load") else f"{name}_anon"
+        anons = [r.get("memory_peaks", {}).get(anon_key) for r in rows]
+        anons = [a for a in anons if a is not None]
         lines.append(
-            f"{name:<22}{fmt(max(peaks) / 2**20 if peaks else None, 1):>10}{fmt(cap.memory_mib if cap else None):>9}"
+            f"{name:<22}{fmt(max(peaks) / 2**20 if peaks else None, 1):>10}"
+            f"{fmt(max(anons) / 2**20 if anons else None, 1):>10}{fmt(cap.memory_mib if cap else None):>9}"
             f"{fmt(median([s.get('cpu_seconds') for s in stats])):>9}{fmt(cap.cpu_millicores if cap else None):>10}"
             f"{fmt(median([s.get('nr_throttled') for s in stats])):>11}{fmt(sum(restarts) if restarts else None):>10}")
     floor_stats = [f.get("services", {}).get("nginx") for f in floors if f.get("services", {}).get("nginx")]
     if floor_stats:
         lines.append(f"{'nginx (floor)':<22}{fmt(max(s['memory_peak_bytes'] or 0 for s in floor_stats) / 2**20, 1):>10}"
-                     f"{'':>9}{fmt(median([s.get('cpu_seconds') for s in floor_stats])):>9}{'':>10}"
+                     f"{'':>10}{'':>9}{fmt(median([s.get('cpu_seconds') for s in floor_stats])):>9}{'':>10}"
                      f"{fmt(median([s.get('nr_throttled') for s in floor_stats])):>11}")
+    used = [r.get("memory_peaks", {}).get("redis_used_memory") for r in rows]
+    used = [u for u in used if u is not None]
+    if used:
+        lines.append(f"peak MiB is the cgroup's (v1 counts page cache, e.g. Redis's AOF); anon MiB the largest sampled "
+                     f"RssAnon; Redis used_memory peak {max(used) / 2**20:.1f} MiB")
     if any(r.get("uncapped") for r in rows + floors):
         lines.append("")
         lines.append("!!! UNCAPPED: these runs had no CPU/memory caps; numbers are not comparable !!!")

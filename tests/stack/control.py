@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -194,7 +195,7 @@ def up(emulators: bool = False, purge: bool = False, keep_state: bool = False, m
         user={"name": user.name, "uid": user.uid, "gid": user.gid}, tools=found,
         service_env=services.caller_service_env(dict(os.environ), fees if emulators else None), fees=fees,
         redis_maxmemory_mib=int(caps["redis"].extra.get("maxmemory_mib", caps["redis"].memory_mib * 3 // 4)),
-        delegated=delegated,
+        delegated=delegated, purge_token=os.environ.get("RINHA_PURGE_TOKEN") or secrets.token_hex(16),
     )
     opts.save()
     services.render_nginx(opts)

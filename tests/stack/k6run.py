@@ -18,6 +18,7 @@ import cgroups
 import control
 import layout
 import probe
+import services
 
 K6_DIR = layout.REPO / "k6"
 BACKEND = "127.0.0.1:9999"  # an IPv4 literal: nginx listens on 0.0.0.0 only, `localhost` may mean ::1
@@ -77,6 +78,9 @@ def run(out: Path, label: str, env_extra: dict | None = None) -> K6Result:
     })
     if time_scale * schedule(sched_name)["ramp"]["duration_s"] < 45:
         env["K6_WEB_DASHBOARD_PERIOD"] = "1s"  # else k6 skips the report of a short run
+    run_dir = layout.recorded_run_dir()
+    if run_dir and (run_dir / "stack.json").exists() and not env.get("PURGE_TOKEN"):
+        env["PURGE_TOKEN"] = services.Options.load(run_dir).purge_token  # setup's POST /purge-payments
     env.update(env_extra or {})
     expected = expected_seconds(schedule(sched_name), time_scale)
     state = control.read_state(layout.recorded_run_dir() or layout.run_dir()) or {}

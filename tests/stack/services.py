@@ -67,6 +67,7 @@ class Options:
     redis_maxmemory_mib: int
     fees: dict = field(default_factory=lambda: dict(DEFAULT_FEES))  # emulators' fees (the schedule's)
     delegated: bool = False
+    purge_token: str = ""  # sent by k6 as X-Purge-Token; RINHA_PURGE_TOKEN overrides it
 
     def save(self) -> None:
         Path(self.run_dir, "stack.json").write_text(json.dumps(self.__dict__, indent=2) + "\n")
@@ -110,6 +111,8 @@ def rinha_env(opts: Options) -> dict:
     })
     if opts.purge:
         env["RINHA_PURGE_ENABLED"] = "true"
+        # Never an open purge, even on a test stack: `up` picked a token (or the caller's) and k6 sends it.
+        env.setdefault("RINHA_PURGE_TOKEN", opts.purge_token)
     env.setdefault("RUST_BACKTRACE", "1")
     return env
 

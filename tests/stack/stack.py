@@ -5,6 +5,8 @@
     stack.py down | status
     stack.py bench            # SCHEDULE, RUNS, MAX_REQUESTS, TIME_SCALE from the environment
     stack.py e2e              # the end-to-end part of `make test`
+    stack.py hostile [--running] [--only TEXT] [--skip TEXT]   # hostile requests, then valid POSTs
+    stack.py soak             # RATE, DURATION from the environment: constant-rate POSTs, counts, memory
     stack.py test             # every step of `make test`, with timings and "N passed, M failed"
     stack.py supervise RUNDIR # internal: the background supervisor `up` starts
 
@@ -40,10 +42,14 @@ def main(argv: list[str]) -> int:
     sub.add_parser("status", help="processes, readiness, restarts and cgroup counters")
     sub.add_parser("bench", help="the benchmark: our stack, then the floor; prints the table")
     sub.add_parser("e2e", help="the end-to-end check of `make test`")
+    sub.add_parser("hostile", help="hostile requests over raw sockets, then valid POSTs (hostile.py's options)")
+    sub.add_parser("soak", help="constant-rate POSTs for DURATION s, then lost/double counts and memory")
     sub.add_parser("test", help="every step of `make test`")
     p_sup = sub.add_parser("supervise", help=argparse.SUPPRESS)
     p_sup.add_argument("run_dir", type=Path)
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.cmd != "hostile":  # only `hostile` has options of its own (parsed by hostile.py)
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     layout.load_tools_env()
     if args.cmd == "supervise":
@@ -76,6 +82,14 @@ def main(argv: list[str]) -> int:
             import e2e
 
             return e2e.main()
+        if args.cmd == "hostile":
+            import hostile
+
+            return hostile.main(rest)
+        if args.cmd == "soak":
+            import soak
+
+            return soak.main()
         if args.cmd == "test":
             import testsuite
 

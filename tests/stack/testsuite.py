@@ -1,9 +1,9 @@
 """`make test`: every check, each timed, then one line `make-test: N passed, M failed` (CI reads it).
 
 Steps run in order and a failure does not stop the later ones (one run shows everything that is wrong),
-except that the end-to-end run needs the release binaries, so it is skipped (counted as failed) when the
-build fails. One build profile, release, serves both `cargo test` and the end-to-end run, so CI compiles
-the dependency tree once.
+except that the end-to-end and hostile runs need the release binaries, so they are skipped (counted as
+failed) when the build fails. One build profile, release, serves both `cargo test` and the stack runs, so
+CI compiles the dependency tree once.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def steps() -> list[tuple[str, list[str] | None]]:
     out.append(("python runner unit tests", [py, "-m", "unittest", "discover", "-s", "tests/stack", "-p", "test_*.py"]))
     out.append(("python runner compiles", [py, "-m", "py_compile", *map(str, Path(__file__).parent.glob("*.py"))]))
     out.append(("end-to-end (make up + k6 + make down)", [py, str(Path(__file__).with_name("stack.py")), "e2e"]))
+    out.append(("hostile requests (make up + raw sockets + make down)",
+                [py, str(Path(__file__).with_name("stack.py")), "hostile"]))
     return out
 
 
@@ -68,7 +70,7 @@ def main() -> int:
     built = True
     t_all = time.monotonic()
     for name, argv in steps():
-        if name.startswith("end-to-end") and not built:
+        if name.startswith(("end-to-end", "hostile")) and not built:
             print(f"\n=== {name}: SKIPPED (release build failed)", flush=True)
             results.append((name, False, 0.0))
             continue
