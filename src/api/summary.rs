@@ -148,4 +148,59 @@ mod tests {
         let err = bounds("from=2025-07-15T12:34:57Z&to=2025-07-15T12:34:56Z").unwrap_err();
         assert!(matches!(err, ApiError::BadRequest(_)));
     }
+
+    /// Asserts `query` is refused with a 400 whose message names `param`.
+    fn assert_refused(query: &str, param: &str) {
+        match bounds(query) {
+            Err(ApiError::BadRequest(m)) => assert!(m.contains(param), "?{query}: {m}"),
+            other => panic!("?{query}: expected a 400 naming {param}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_percent_escapes_are_400_naming_the_parameter() {
+        // Raw UTF-8 right after a `%`: the hand-written decoder sliced the text inside `é`
+        // and panicked.
+        assert_refused("from=%a\u{e9}", "`from`");
+        assert_refused("to=%\u{e9}\u{e9}", "`to`");
+        for query in ["from=%", "from=%a", "from=%zz", "to=%ff%fe", "from=2025%"] {
+            let param = if query.starts_with("to") {
+                "`to`"
+            } else {
+                "`from`"
+            };
+            assert_refused(query, param);
+        }
+    }
+
+    #[test]
+    fn a_repeated_bound_is_400_naming_it() {
+        assert_refused(
+            "from=2025-07-15T12:34:56Z&from=2025-07-15T12:34:57Z",
+            "`from`",
+        );
+        // Even when one of them is empty: which one was meant is not ours to guess.
+        assert_refused("to=&to=2025-07-15T12:34:57Z", "`to`");
+    }
+
+    #[test]
+    fn an_overlong_bound_is_400_naming_it_and_other_parameters_are_ignored() {
+        // The documented limit is 64 characters; RFC 3339 with nine fraction digits and an
+        // offset needs 35.
+        let long = format!("from=2025-07-15T12:34:56.{}Z", "0".repeat(60));
+        assert_refused(&long, "`from`");
+        // Unknown parameters, however many, do not matter.
+        let noise = "x=1&".repeat(200);
+        assert_eq!(
+            bounds(&format!("{noise}to=2025-07-15T12:34:57.000Z")).unwrap(),
+            (Millis::MIN, 1_752_582_897_000)
+        );
+    }
+
+    #[test]
+    fn a_query_longer_than_the_limit_is_400() {
+        // The documented limit is 1 KiB.
+        let query = format!("x={}", "a".repeat(1024));
+        assert!(matches!(bounds(&query), Err(ApiError::BadRequest(_))));
+    }
 }
