@@ -1,6 +1,7 @@
 //! The HTTP API. One handler dispatches on (method, path) so that every answer, 404 and 405
 //! included, has the same JSON error shape and no routing table work sits on the hot path.
 
+mod catch_panic;
 mod error;
 mod payments;
 mod status;
@@ -165,8 +166,10 @@ pub fn service(api: Api) -> Service {
 }
 
 /// The service around any handler: what every request goes through before it.
-fn service_for(handler: impl Handler, _metrics: Arc<Metrics>) -> Service {
-    Service::new(Router::new()).hoop(handler)
+fn service_for(handler: impl Handler, metrics: Arc<Metrics>) -> Service {
+    Service::new(Router::new())
+        .hoop(catch_panic::CatchPanic { metrics })
+        .hoop(handler)
 }
 
 #[cfg(test)]
