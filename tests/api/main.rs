@@ -6,12 +6,14 @@
 //! - `summary`: the summary's exact money and its time bounds;
 //! - `outcomes`: what each processor answer does to a payment (the outcome table);
 //! - `crashes`: a worker killed mid-call, SIGTERM draining, Redis down;
+//! - `dedupe`: the dedupe window — replays inside it, memory freed after it;
 //! - `purge`: the purge endpoint.
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod crashes;
+mod dedupe;
 mod outcomes;
 mod payments;
 mod purge;
