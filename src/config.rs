@@ -43,6 +43,9 @@ pub struct Settings {
     pub processors: [ProcessorSettings; 2],
     pub processor_timeout: Duration,
     pub enqueue_deadline: Duration,
+    /// How long an accepted correlation id is remembered for deduplication (at least; see
+    /// `queue::DedupeWindow`).
+    pub dedupe_window: Duration,
     pub audit_slack: Duration,
     pub purge_enabled: bool,
     pub purge_token: Option<String>,
@@ -100,6 +103,7 @@ struct RawSettings {
     fallback_fee: String,
     processor_timeout_ms: u64,
     enqueue_deadline_ms: u64,
+    dedupe_window_ms: u64,
     audit_slack_ms: u64,
     purge_enabled: bool,
     purge_token: Option<String>,
@@ -127,6 +131,7 @@ impl Default for RawSettings {
             fallback_fee: "0.15".into(),
             processor_timeout_ms: 10_000,
             enqueue_deadline_ms: 1_000,
+            dedupe_window_ms: crate::queue::DEFAULT_DEDUPE_WINDOW.as_millis() as u64,
             audit_slack_ms: 1_500,
             purge_enabled: false,
             purge_token: None,
@@ -264,6 +269,7 @@ impl Settings {
             ],
             processor_timeout,
             enqueue_deadline: positive("enqueue_deadline_ms", raw.enqueue_deadline_ms)?,
+            dedupe_window: positive("dedupe_window_ms", raw.dedupe_window_ms)?,
             audit_slack: positive("audit_slack_ms", raw.audit_slack_ms)?,
             purge_enabled: raw.purge_enabled,
             purge_token: raw.purge_token.filter(|t| !t.is_empty()),
@@ -299,6 +305,7 @@ mod tests {
         assert_eq!(s.enqueue_deadline, Duration::from_millis(1000));
         assert_eq!(s.listen, ListenAddr::Tcp("0.0.0.0:9999".into()));
         assert!(!s.purge_enabled);
+        assert_eq!(s.dedupe_window, Duration::from_secs(120));
     }
 
     #[test]
@@ -322,6 +329,8 @@ mod tests {
         assert!(err.to_string().contains("default_url"), "{err}");
         let err = Settings::with_overrides(&[("max_inflight", "0")]).unwrap_err();
         assert!(err.to_string().contains("max_inflight"), "{err}");
+        let err = Settings::with_overrides(&[("dedupe_window_ms", "0")]).unwrap_err();
+        assert!(err.to_string().contains("dedupe_window_ms"), "{err}");
         let err = Settings::with_overrides(&[("no_such_key", "1")]).unwrap_err();
         assert!(err.to_string().contains("no_such_key"), "{err}");
     }
