@@ -7,7 +7,8 @@
 //! - `outcomes`: what each processor answer does to a payment (the outcome table);
 //! - `crashes`: a worker killed mid-call, SIGTERM draining, Redis down;
 //! - `dedupe`: the dedupe window — replays inside it, memory freed after it;
-//! - `purge`: the purge endpoint.
+//! - `purge`: the purge endpoint;
+//! - `unknown_outcome`: an enqueue not heard in time is looked up before answering.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -18,6 +19,7 @@ mod outcomes;
 mod payments;
 mod purge;
 mod summary;
+mod unknown_outcome;
 
 use reqwest::StatusCode;
 use support::Reply;
