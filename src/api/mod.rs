@@ -143,7 +143,7 @@ impl Handler for Api {
                     res.headers_mut()
                         .insert(ALLOW, HeaderValue::from_static(allow));
                 }
-                if let ApiError::Unavailable(_) = err {
+                if let ApiError::Unavailable(_) | ApiError::OutcomeUnknown = err {
                     res.headers_mut()
                         .insert(RETRY_AFTER, HeaderValue::from_static("1"));
                 }

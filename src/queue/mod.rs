@@ -42,6 +42,17 @@ pub enum QueueError {
 }
 
 impl QueueError {
+    /// True when the command surely never reached Redis (the connection was refused), or Redis
+    /// refused it whole (out of memory: the enqueue script's first write fails before any):
+    /// nothing was done. Any other error may have come after Redis ran the command.
+    pub fn nothing_done(&self) -> bool {
+        match self {
+            QueueError::OutOfMemory => true,
+            QueueError::Unavailable(e) => e.is_connection_refusal(),
+            QueueError::Protocol(_) => false,
+        }
+    }
+
     /// True when Redis has no consumer group for the stream (`NOGROUP`).
     pub fn is_missing_group(&self) -> bool {
         matches!(self, QueueError::Unavailable(e) if e.code() == Some("NOGROUP"))
@@ -100,7 +111,20 @@ impl DedupeWindow {
 #[derive(Clone)]
 pub struct Queue {
     conn: ConnectionManager,
+    /// A second connection for lookups that must not wait behind the first one's commands.
+    lookups: ConnectionManager,
     dedupe: DedupeWindow,
+}
+
+/// Where an id stands in the dedupe window; see [`Queue::find`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Accepted with this amount (cents).
+    Accepted(i64),
+    /// Not there, and no enqueue of it can succeed any more (its deadline passed in Redis).
+    Absent,
+    /// Not there yet; an enqueue of it may still be on its way.
+    NotYet,
 }
 
 fn script(cell: &'static std::sync::OnceLock<Script>, code: &'static str) -> &'static Script {
@@ -134,12 +158,22 @@ impl Queue {
             .set_connection_timeout(Some(response_timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let conn = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
+        let lookups = ConnectionManager::new_with_config(client, config).await?;
         let queue = Self {
             conn,
+            lookups,
             dedupe: DedupeWindow::new(DEFAULT_DEDUPE_WINDOW),
         };
         queue.ensure_group().await?;
+        // Loaded now so that its EVALSHA carries the script's no-writes flag: an EVALSHA of an
+        // unknown script is held like a write while Redis holds writes, which is when the
+        // lookup is needed.
+        let _: String = accepted_script()
+            .prepare_invoke()
+            .load_async(&mut queue.lookups.clone())
+            .await
+            .map_err(classify)?;
         Ok(queue)
     }
 
@@ -380,15 +414,37 @@ impl Queue {
 
     /// The amount a payment was accepted with, while its id is inside the dedupe window.
     pub async fn accepted_cents(&self, id: &CorrelationId) -> Result<Option<i64>, QueueError> {
-        let mut conn = self.conn.clone();
-        accepted_script()
+        Ok(match self.find(id, 0).await? {
+            Found::Accepted(cents) => Some(cents),
+            Found::Absent | Found::NotYet => None,
+        })
+    }
+
+    /// Looks an id up in the dedupe window over the second connection, so that it is answered
+    /// even while the main one waits for a script Redis holds: [`Found::Absent`] is conclusive
+    /// only once Redis's clock has passed `deadline`, the last moment the enqueue script may
+    /// still accept the payment.
+    pub async fn find(&self, id: &CorrelationId, deadline: Millis) -> Result<Found, QueueError> {
+        let mut conn = self.lookups.clone();
+        let reply: Value = accepted_script()
             .arg(id.as_str())
             .arg(keys::ACCEPTED_BUCKET_PREFIX)
             .arg(self.dedupe.bucket_ms)
             .arg(DedupeWindow::SPANS)
+            .arg(deadline)
             .invoke_async(&mut conn)
             .await
-            .map_err(classify)
+            .map_err(classify)?;
+        match reply {
+            Value::BulkString(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .map(Found::Accepted)
+                .ok_or_else(|| QueueError::Protocol("accepted cents are not a number".into())),
+            Value::Int(0) => Ok(Found::Absent),
+            Value::Int(-1) => Ok(Found::NotYet),
+            other => Err(QueueError::Protocol(format!("lookup returned {other:?}"))),
+        }
     }
 
     /// What the queue knows of one payment: (accepted cents while inside the dedupe window,
