@@ -43,6 +43,9 @@ pub struct Settings {
     pub processors: [ProcessorSettings; 2],
     pub processor_timeout: Duration,
     pub enqueue_deadline: Duration,
+    /// How long an accepted correlation id is remembered for deduplication (at least; see
+    /// `queue::DedupeWindow`).
+    pub dedupe_window: Duration,
     pub audit_slack: Duration,
     pub purge_enabled: bool,
     pub purge_token: Option<String>,
@@ -57,6 +60,8 @@ pub struct Settings {
     /// Tokio worker threads; `None` lets the role choose (one for `api`: under a fraction of a
     /// CPU, a second thread only adds hand-offs between threads).
     pub runtime_threads: Option<usize>,
+    /// How long the runtime may make no progress before the process aborts (`None`: off).
+    pub watchdog: Option<Duration>,
     pub process: ProcessEnv,
 }
 
@@ -100,6 +105,7 @@ struct RawSettings {
     fallback_fee: String,
     processor_timeout_ms: u64,
     enqueue_deadline_ms: u64,
+    dedupe_window_ms: u64,
     audit_slack_ms: u64,
     purge_enabled: bool,
     purge_token: Option<String>,
@@ -111,6 +117,7 @@ struct RawSettings {
     unknown_grace_ms: Option<u64>,
     health_poll_interval_ms: u64,
     runtime_threads: Option<usize>,
+    watchdog_ms: u64,
 }
 
 impl Default for RawSettings {
@@ -127,6 +134,7 @@ impl Default for RawSettings {
             fallback_fee: "0.15".into(),
             processor_timeout_ms: 10_000,
             enqueue_deadline_ms: 1_000,
+            dedupe_window_ms: crate::queue::DEFAULT_DEDUPE_WINDOW.as_millis() as u64,
             audit_slack_ms: 1_500,
             purge_enabled: false,
             purge_token: None,
@@ -138,6 +146,7 @@ impl Default for RawSettings {
             unknown_grace_ms: None,
             health_poll_interval_ms: 5_200,
             runtime_threads: None,
+            watchdog_ms: 5_000,
         }
     }
 }
@@ -157,6 +166,19 @@ fn decimal_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         Text::F(f) => f.to_string(),
         Text::U(u) => u.to_string(),
     })
+}
+
+/// `watchdog_ms`: 0 turns the watchdog off; otherwise at least 100 ms, because a shorter one
+/// would abort a healthy process over an ordinary scheduling hiccup.
+fn watchdog(ms: u64) -> Result<Option<Duration>, ConfigError> {
+    match ms {
+        0 => Ok(None),
+        1..100 => Err(ConfigError::Key {
+            key: "watchdog_ms",
+            message: "must be 0 (off) or at least 100".into(),
+        }),
+        ms => Ok(Some(Duration::from_millis(ms))),
+    }
 }
 
 /// A configuration problem, naming the key.
@@ -264,6 +286,7 @@ impl Settings {
             ],
             processor_timeout,
             enqueue_deadline: positive("enqueue_deadline_ms", raw.enqueue_deadline_ms)?,
+            dedupe_window: positive("dedupe_window_ms", raw.dedupe_window_ms)?,
             audit_slack: positive("audit_slack_ms", raw.audit_slack_ms)?,
             purge_enabled: raw.purge_enabled,
             purge_token: raw.purge_token.filter(|t| !t.is_empty()),
@@ -283,6 +306,7 @@ impl Settings {
                 .unwrap_or(processor_timeout * 2),
             health_poll_interval: positive("health_poll_interval_ms", raw.health_poll_interval_ms)?,
             runtime_threads: raw.runtime_threads.filter(|&n| n > 0),
+            watchdog: watchdog(raw.watchdog_ms)?,
             process,
         })
     }
@@ -299,6 +323,10 @@ mod tests {
         assert_eq!(s.enqueue_deadline, Duration::from_millis(1000));
         assert_eq!(s.listen, ListenAddr::Tcp("0.0.0.0:9999".into()));
         assert!(!s.purge_enabled);
+        assert_eq!(s.watchdog, Some(Duration::from_secs(5)));
+        assert_eq!(s.dedupe_window, Duration::from_secs(120));
+        let off = Settings::with_overrides(&[("watchdog_ms", "0")]).unwrap();
+        assert_eq!(off.watchdog, None);
     }
 
     #[test]
@@ -322,6 +350,10 @@ mod tests {
         assert!(err.to_string().contains("default_url"), "{err}");
         let err = Settings::with_overrides(&[("max_inflight", "0")]).unwrap_err();
         assert!(err.to_string().contains("max_inflight"), "{err}");
+        let err = Settings::with_overrides(&[("watchdog_ms", "50")]).unwrap_err();
+        assert!(err.to_string().contains("watchdog_ms"), "{err}");
+        let err = Settings::with_overrides(&[("dedupe_window_ms", "0")]).unwrap_err();
+        assert!(err.to_string().contains("dedupe_window_ms"), "{err}");
         let err = Settings::with_overrides(&[("no_such_key", "1")]).unwrap_err();
         assert!(err.to_string().contains("no_such_key"), "{err}");
     }

@@ -2,7 +2,8 @@
 //!
 //! The data's path: [`api`] takes payments and puts them on the [`queue`]; the [`worker`]
 //! routes each to a [`processor`] and books the result in the [`ledger`], which the summary
-//! reads. [`config`], [`telemetry`], [`shutdown`] and [`startup`] hold the process together.
+//! reads. [`config`], [`telemetry`], [`shutdown`], [`watchdog`] and [`startup`] hold the process
+//! together.
 
 pub mod api;
 pub mod config;
@@ -15,4 +16,5 @@ pub mod queue;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
+pub mod watchdog;
 pub mod worker;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use rinha::config::Settings;
 use rinha::startup::{self, Role};
+use rinha::watchdog::Watchdog;
 
 const USAGE: &str =
     "usage: rinha <api|worker|all|migrate>  (settings: RINHA_* env, RINHA_CONFIG=file.toml)";
@@ -40,6 +41,12 @@ fn main() -> ExitCode {
             .build()
     }
     .expect("tokio runtime");
+    if let Some(timeout) = settings.watchdog
+        && let Err(err) = Watchdog::start(runtime.handle(), timeout, rinha::watchdog::abort_process)
+    {
+        eprintln!("rinha: cannot start the watchdog: {err}");
+        return ExitCode::FAILURE;
+    }
     match runtime.block_on(startup::run(role, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

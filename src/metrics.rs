@@ -4,9 +4,12 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::domain::Processor;
+use crate::queue::EnqueueOutcome;
 
 /// HTTP statuses the API answers, in the order they are rendered.
-const STATUSES: [u16; 11] = [200, 202, 400, 404, 405, 409, 413, 415, 422, 500, 503];
+const STATUSES: [u16; 12] = [200, 202, 400, 404, 405, 409, 413, 415, 422, 500, 503, 504];
+/// How an unknown enqueue outcome was resolved by looking the id up, in render order.
+const RESOLVED: [&str; 3] = ["accepted", "conflict", "absent"];
 /// The labels of a call's outcome, as the processor client names them
 /// (`CallOutcome::metric_label`); rendered in this order, zeros included.
 pub const CALL_OUTCOMES: [&str; 8] = [
@@ -30,6 +33,8 @@ pub struct Metrics {
     inflight: [AtomicU64; 2],
     bookings: [AtomicU64; 2],
     dead_letters: AtomicU64,
+    enqueue_resolved: [AtomicU64; RESOLVED.len()],
+    enqueue_unknown: AtomicU64,
 }
 
 impl Metrics {
@@ -59,6 +64,21 @@ impl Metrics {
 
     pub fn booked(&self, p: Processor) {
         self.bookings[p.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An enqueue whose answer was not heard, resolved by a lookup.
+    pub fn enqueue_resolved(&self, outcome: EnqueueOutcome) {
+        let i = match outcome {
+            EnqueueOutcome::Accepted | EnqueueOutcome::Replayed => 0,
+            EnqueueOutcome::Conflict => 1,
+            EnqueueOutcome::TooLate => 2,
+        };
+        self.enqueue_resolved[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An enqueue whose outcome stayed unknown (answered 504).
+    pub fn enqueue_unknown(&self) {
+        self.enqueue_unknown.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn dead_lettered(&self) {
@@ -124,6 +144,20 @@ impl Metrics {
         }
         out.push_str("# TYPE rinha_dead_letters_total counter\n");
         let _ = writeln!(out, "rinha_dead_letters_total {}", get(&self.dead_letters));
+        out.push_str("# TYPE rinha_enqueue_outcome_resolved_total counter\n");
+        for (i, r) in RESOLVED.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "rinha_enqueue_outcome_resolved_total{{as=\"{r}\"}} {}",
+                get(&self.enqueue_resolved[i])
+            );
+        }
+        out.push_str("# TYPE rinha_enqueue_outcome_unknown_total counter\n");
+        let _ = writeln!(
+            out,
+            "rinha_enqueue_outcome_unknown_total {}",
+            get(&self.enqueue_unknown)
+        );
         if let Some((len, pending, dead)) = queue {
             out.push_str("# TYPE rinha_queue_length gauge\n");
             let _ = writeln!(out, "rinha_queue_length {len}");

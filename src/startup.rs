@@ -13,7 +13,7 @@ use crate::api::{self, Api, Surface};
 use crate::config::{ListenAddr, Settings};
 use crate::ledger::{self, Ledger};
 use crate::metrics::Metrics;
-use crate::queue::Queue;
+use crate::queue::{DedupeWindow, Queue};
 use crate::shutdown::{self, Shutdown, ShutdownTrigger};
 use crate::worker::{self, WorkerContext};
 
@@ -54,6 +54,12 @@ pub enum StartupError {
 
 /// Redis answers in well under a millisecond; waiting longer than this means it is down.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A queue connection with the configured dedupe window.
+async fn connect_queue(settings: &Settings) -> Result<Queue, StartupError> {
+    let queue = Queue::connect(&settings.redis_url, REDIS_TIMEOUT).await?;
+    Ok(queue.with_dedupe_window(DedupeWindow::new(settings.dedupe_window)))
+}
 
 /// Runs `role` until SIGTERM/SIGINT; returns when drained.
 pub async fn run(role: Role, settings: Settings) -> Result<(), StartupError> {
@@ -171,7 +177,7 @@ pub async fn spawn_api(
     metrics: Arc<Metrics>,
     surface: Surface,
 ) -> Result<RunningServer, StartupError> {
-    let queue = Queue::connect(&settings.redis_url, REDIS_TIMEOUT).await?;
+    let queue = connect_queue(settings).await?;
     let ledger = Ledger::new(&settings.postgres_url, settings.postgres_pool_size)?;
     serve_api(settings, queue, ledger, metrics, surface).await
 }
@@ -221,8 +227,8 @@ pub async fn spawn_worker(
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
 ) -> Result<RunningWorker, StartupError> {
-    let queue = Queue::connect(&settings.redis_url, REDIS_TIMEOUT).await?;
-    let reader = Queue::connect(&settings.redis_url, REDIS_TIMEOUT).await?;
+    let queue = connect_queue(settings).await?;
+    let reader = connect_queue(settings).await?;
     let ledger = Ledger::new(&settings.postgres_url, settings.postgres_pool_size)?;
     if !ledger.ping().await {
         return Err(StartupError::Ledger(ledger::LedgerError::Config(

@@ -18,6 +18,9 @@ pub enum ApiError {
     Internal(String),
     /// Nothing was done; try again later.
     Unavailable(String),
+    /// The payment may or may not have been enqueued (Redis did not answer, even to the
+    /// lookups); a retry with the same correlationId is safe either way.
+    OutcomeUnknown,
 }
 
 impl ApiError {
@@ -33,6 +36,8 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // 504, not 503: 503 promises nothing was done, which is not known here.
+            ApiError::OutcomeUnknown => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -48,6 +53,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => "unprocessable_entity",
             ApiError::Internal(_) => "internal_error",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::OutcomeUnknown => "outcome_unknown",
         }
     }
 
@@ -65,6 +71,12 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge => "request body larger than 4 KiB".into(),
             ApiError::UnsupportedMediaType => "Content-Type must be application/json".into(),
+            ApiError::OutcomeUnknown => {
+                "the queue did not answer in time, so whether this payment \
+                was accepted is unknown; retry with the same correlationId, which is safe: a \
+                payment is never enqueued twice"
+                    .into()
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP API. One handler dispatches on (method, path) so that every answer, 404 and 405
 //! included, has the same JSON error shape and no routing table work sits on the hot path.
 
+mod catch_panic;
 mod error;
 mod payments;
 mod status;
@@ -142,7 +143,7 @@ impl Handler for Api {
                     res.headers_mut()
                         .insert(ALLOW, HeaderValue::from_static(allow));
                 }
-                if let ApiError::Unavailable(_) = err {
+                if let ApiError::Unavailable(_) | ApiError::OutcomeUnknown = err {
                     res.headers_mut()
                         .insert(RETRY_AFTER, HeaderValue::from_static("1"));
                 }
@@ -160,5 +161,115 @@ impl Handler for Api {
 
 /// Builds the salvo service for `api`.
 pub fn service(api: Api) -> Service {
-    Service::new(Router::new()).hoop(api)
+    let metrics = api.metrics.clone();
+    service_for(api, metrics)
+}
+
+/// The service around any handler: what every request goes through before it.
+fn service_for(handler: impl Handler, metrics: Arc<Metrics>) -> Service {
+    Service::new(Router::new())
+        .hoop(catch_panic::CatchPanic { metrics })
+        .hoop(handler)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use salvo::Server;
+    use salvo::conn::{Acceptor, Listener, TcpListener};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// The percent-decoder `GET /payments-summary` used before form_urlencoded replaced it, kept
+    /// here as a real trigger: it slices the text at byte offsets and panics on `%aé`.
+    fn old_percent_decode(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%'
+                && i + 2 < bytes.len()
+                && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Answers 200 with the decoded query, through the old decoder.
+    struct OldDecoder;
+
+    #[salvo::async_trait]
+    impl Handler for OldDecoder {
+        async fn handle(
+            &self,
+            req: &mut Request,
+            _depot: &mut Depot,
+            res: &mut Response,
+            _ctrl: &mut FlowCtrl,
+        ) {
+            let decoded = old_percent_decode(req.uri().query().unwrap_or(""));
+            res.status_code(StatusCode::OK);
+            let _ = res.write_body(decoded);
+        }
+    }
+
+    /// Sends one raw HTTP/1.1 request on a fresh connection; returns the whole answer text.
+    async fn exchange(addr: &str, target: &str) -> String {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        conn.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut answer));
+        read.await
+            .expect("an answer or a close within 5 s")
+            .unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    // The current-thread runtime, like `rinha api`: a panic must not take the only thread.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_panicking_request_is_answered_500_with_the_json_error_and_the_next_is_served() {
+        let metrics = Arc::new(Metrics::default());
+        let acceptor = TcpListener::new("127.0.0.1:0").bind().await;
+        let addr = acceptor.holdings()[0]
+            .local_addr
+            .clone()
+            .into_std()
+            .unwrap()
+            .to_string();
+        let server = Server::new(acceptor);
+        let handle = server.handle();
+        let task = tokio::spawn(server.serve(service_for(OldDecoder, metrics.clone())));
+
+        let answer = exchange(&addr, "/payments-summary?from=%a\u{e9}").await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.starts_with("HTTP/1.1 500 "), "{answer:?}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{answer:?}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+        assert_eq!(body["error"], "internal_error", "{answer:?}");
+        assert!(
+            metrics
+                .render(None)
+                .contains("rinha_http_requests_total{status=\"500\"} 1")
+        );
+
+        let answer = exchange(&addr, "/payments-summary?from=%41").await;
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer:?}");
+        assert!(answer.ends_with("from=A"), "{answer:?}");
+
+        handle.stop_forceful();
+        let _ = task.await;
+    }
 }

@@ -9,7 +9,7 @@ use salvo::prelude::*;
 
 use super::{Api, ApiError, Reply};
 use crate::domain::{Millis, PaymentRequest, PaymentRequestError, now_millis};
-use crate::queue::{EnqueueOutcome, QueueError};
+use crate::queue::{EnqueueOutcome, Found, QueueError};
 
 /// The body size limit; nginx enforces the same.
 pub const MAX_BODY_BYTES: usize = 4096;
@@ -17,6 +17,14 @@ pub const MAX_BODY_BYTES: usize = 4096;
 /// After the deadline, how long we still wait for Redis's answer: a script Redis ran before
 /// the deadline answers within this, so the reply we give matches what Redis did.
 const REPLY_GRACE: Duration = Duration::from_millis(250);
+
+/// How long an unknown enqueue outcome is looked up before the answer says so: together with the
+/// deadline and the grace, a stuck Redis is answered within about 1.75 s of arrival (nginx gives
+/// up at 2 s).
+const RESOLVE_FOR: Duration = Duration::from_millis(500);
+
+/// The pause between two lookups while the id is not there yet.
+const RESOLVE_EVERY: Duration = Duration::from_millis(25);
 
 pub(super) async fn create(api: &Api, req: &mut Request) -> Result<Reply, ApiError> {
     let arrived = arrival_millis(req).unwrap_or_else(now_millis);
@@ -39,16 +47,23 @@ pub(super) async fn create(api: &Api, req: &mut Request) -> Result<Reply, ApiErr
         return Err(too_late());
     }
     let wait = Duration::from_millis(remaining as u64) + REPLY_GRACE;
-    let outcome = tokio::time::timeout(wait, api.queue.enqueue(&payment, deadline))
-        .await
-        .map_err(|_| too_late())?
-        .map_err(|e| match e {
-            QueueError::OutOfMemory => ApiError::Unavailable("queue is full; retry later".into()),
-            other => {
-                tracing::warn!(err = %other, correlation_id = %payment.correlation_id, "enqueue failed");
-                ApiError::Unavailable("queue unavailable; retry later".into())
-            }
-        })?;
+    let outcome = match tokio::time::timeout(wait, api.queue.enqueue(&payment, deadline)).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(QueueError::OutOfMemory)) => {
+            return Err(ApiError::Unavailable("queue is full; retry later".into()));
+        }
+        Ok(Err(e)) if e.nothing_done() => {
+            tracing::warn!(err = %e, correlation_id = %payment.correlation_id, "enqueue failed");
+            return Err(ApiError::Unavailable(
+                "queue unavailable; retry later".into(),
+            ));
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(err = %e, correlation_id = %payment.correlation_id, "enqueue outcome unknown; looking it up");
+            resolve(api, &payment, deadline).await?
+        }
+        Err(_elapsed) => resolve(api, &payment, deadline).await?,
+    };
     match outcome {
         EnqueueOutcome::Accepted | EnqueueOutcome::Replayed => Ok(Reply::Json(
             StatusCode::ACCEPTED,
@@ -60,6 +75,50 @@ pub(super) async fn create(api: &Api, req: &mut Request) -> Result<Reply, ApiErr
         EnqueueOutcome::Conflict => Err(ApiError::Conflict),
         EnqueueOutcome::TooLate => Err(too_late()),
     }
+}
+
+/// The enqueue script may or may not have run (no answer in time, or the reply was lost): looks
+/// the id up until the answer is known or [`RESOLVE_FOR`] has passed. Found with this amount:
+/// accepted (by this request or an earlier one); with another: a conflict; absent after the
+/// deadline (in Redis's clock): nothing was enqueued and nothing can be any more. Still unknown:
+/// [`ApiError::OutcomeUnknown`], and a retry with the same correlationId is safe either way.
+async fn resolve(
+    api: &Api,
+    payment: &PaymentRequest,
+    deadline: Millis,
+) -> Result<EnqueueOutcome, ApiError> {
+    let give_up = tokio::time::Instant::now() + RESOLVE_FOR;
+    let mut looks = tokio::time::interval(RESOLVE_EVERY);
+    looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while tokio::time::Instant::now() < give_up {
+        looks.tick().await;
+        let look = api.queue.find(&payment.correlation_id, deadline);
+        let found = match tokio::time::timeout_at(give_up, look).await {
+            Ok(Ok(found)) => found,
+            // Redis refuses connections: it is down, as when the enqueue failed the same way.
+            Ok(Err(e)) if e.nothing_done() => {
+                return Err(ApiError::Unavailable(
+                    "queue unavailable; retry later".into(),
+                ));
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(err = %e, correlation_id = %payment.correlation_id, "lookup failed");
+                continue;
+            }
+            Err(_) => break,
+        };
+        let outcome = match found {
+            Found::Accepted(cents) if cents == payment.amount.cents() => EnqueueOutcome::Replayed,
+            Found::Accepted(_) => EnqueueOutcome::Conflict,
+            Found::Absent => EnqueueOutcome::TooLate,
+            Found::NotYet => continue,
+        };
+        api.metrics.enqueue_resolved(outcome);
+        return Ok(outcome);
+    }
+    api.metrics.enqueue_unknown();
+    tracing::warn!(correlation_id = %payment.correlation_id, "enqueue outcome still unknown; answered 504");
+    Err(ApiError::OutcomeUnknown)
 }
 
 fn too_late() -> ApiError {

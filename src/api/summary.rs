@@ -1,5 +1,6 @@
 //! `GET /payments-summary?from&to`: totals per processor from the ledger, in exact cents.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use salvo::http::StatusCode;
@@ -19,59 +20,63 @@ pub(super) async fn get(api: &Api, req: &Request) -> Result<Reply, ApiError> {
     Ok(Reply::Json(StatusCode::OK, render(&summary)))
 }
 
+/// The longest query string read, in bytes. nginx already refuses request lines over 8 KiB;
+/// a summary query needs well under 100.
+pub const MAX_QUERY_BYTES: usize = 1024;
+
+/// The longest `from`/`to` value accepted, in characters after decoding: RFC 3339 with nine
+/// fraction digits and an offset needs 35.
+pub const MAX_BOUND_CHARS: usize = 64;
+
 /// Parses `from`/`to` from a raw query string into inclusive millisecond bounds.
-fn bounds(query: &str) -> Result<(Millis, Millis), ApiError> {
-    let mut from = (i128::MIN, Millis::MIN);
-    let mut to = (i128::MAX, Millis::MAX);
-    for (key, value) in form_pairs(query) {
-        let side = match key.as_str() {
-            "from" => TimeBound::From,
-            "to" => TimeBound::To,
+///
+/// The rules (documented in the README): the query is `application/x-www-form-urlencoded`
+/// (decoded by `form_urlencoded`, so `+` is a space, which the time parser reads as the `+` of
+/// an offset); at most [`MAX_QUERY_BYTES`]; each bound at most once and at most
+/// [`MAX_BOUND_CHARS`] long; an empty bound is an open one; other parameters are ignored.
+/// Anything else is a 400 naming the parameter. Malformed escapes (`%zz`, a `%` followed by
+/// raw UTF-8) decode to themselves or to U+FFFD and then fail the time parser, naming it.
+pub fn bounds(query: &str) -> Result<(Millis, Millis), ApiError> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "query string longer than {MAX_QUERY_BYTES} bytes"
+        )));
+    }
+    let mut from: Option<Cow<'_, str>> = None;
+    let mut to: Option<Cow<'_, str>> = None;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let (slot, side) = match key.as_ref() {
+            "from" => (&mut from, TimeBound::From),
+            "to" => (&mut to, TimeBound::To),
             _ => continue,
         };
-        if value.is_empty() {
-            continue;
+        let name = side.name();
+        if slot.is_some() {
+            return Err(ApiError::BadRequest(format!(
+                "`{name}` given more than once"
+            )));
         }
-        let parsed = parse_bound(&value, side).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        match side {
-            TimeBound::From => from = parsed,
-            TimeBound::To => to = parsed,
+        if value.chars().count() > MAX_BOUND_CHARS {
+            return Err(ApiError::BadRequest(format!(
+                "`{name}` longer than {MAX_BOUND_CHARS} characters"
+            )));
         }
+        *slot = Some(value);
     }
+    let parse = |value: Option<Cow<'_, str>>, side, open| match value {
+        Some(v) if !v.is_empty() => {
+            parse_bound(&v, side).map_err(|e| ApiError::BadRequest(e.to_string()))
+        }
+        _ => Ok(open),
+    };
+    let from = parse(from, TimeBound::From, (i128::MIN, Millis::MIN))?;
+    let to = parse(to, TimeBound::To, (i128::MAX, Millis::MAX))?;
     if from.0 > to.0 {
         return Err(ApiError::BadRequest(
             "`from` must not be later than `to`".into(),
         ));
     }
     Ok((from.1, to.1))
-}
-
-/// Splits and percent-decodes a query string. A `+` stays a `+` here (a space would be its
-/// form-encoding, but timestamps carry `+` offsets, and the time parser reads spaces as `+`).
-fn form_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    query.split('&').filter(|s| !s.is_empty()).map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k), percent_decode(v))
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn render(summary: &Summary) -> String {
@@ -147,5 +152,60 @@ mod tests {
         );
         let err = bounds("from=2025-07-15T12:34:57Z&to=2025-07-15T12:34:56Z").unwrap_err();
         assert!(matches!(err, ApiError::BadRequest(_)));
+    }
+
+    /// Asserts `query` is refused with a 400 whose message names `param`.
+    fn assert_refused(query: &str, param: &str) {
+        match bounds(query) {
+            Err(ApiError::BadRequest(m)) => assert!(m.contains(param), "?{query}: {m}"),
+            other => panic!("?{query}: expected a 400 naming {param}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_percent_escapes_are_400_naming_the_parameter() {
+        // Raw UTF-8 right after a `%`: the hand-written decoder sliced the text inside `é`
+        // and panicked.
+        assert_refused("from=%a\u{e9}", "`from`");
+        assert_refused("to=%\u{e9}\u{e9}", "`to`");
+        for query in ["from=%", "from=%a", "from=%zz", "to=%ff%fe", "from=2025%"] {
+            let param = if query.starts_with("to") {
+                "`to`"
+            } else {
+                "`from`"
+            };
+            assert_refused(query, param);
+        }
+    }
+
+    #[test]
+    fn a_repeated_bound_is_400_naming_it() {
+        assert_refused(
+            "from=2025-07-15T12:34:56Z&from=2025-07-15T12:34:57Z",
+            "`from`",
+        );
+        // Even when one of them is empty: which one was meant is not ours to guess.
+        assert_refused("to=&to=2025-07-15T12:34:57Z", "`to`");
+    }
+
+    #[test]
+    fn an_overlong_bound_is_400_naming_it_and_other_parameters_are_ignored() {
+        // The documented limit is 64 characters; RFC 3339 with nine fraction digits and an
+        // offset needs 35.
+        let long = format!("from=2025-07-15T12:34:56.{}Z", "0".repeat(60));
+        assert_refused(&long, "`from`");
+        // Unknown parameters, however many, do not matter.
+        let noise = "x=1&".repeat(200);
+        assert_eq!(
+            bounds(&format!("{noise}to=2025-07-15T12:34:57.000Z")).unwrap(),
+            (Millis::MIN, 1_752_582_897_000)
+        );
+    }
+
+    #[test]
+    fn a_query_longer_than_the_limit_is_400() {
+        // The documented limit is 1 KiB.
+        let query = format!("x={}", "a".repeat(1024));
+        assert!(matches!(bounds(&query), Err(ApiError::BadRequest(_))));
     }
 }

@@ -4,8 +4,13 @@
 pub const PAYMENTS: &str = "rinha:payments";
 /// The consumer group all workers share.
 pub const GROUP: &str = "workers";
-/// Hash: correlation id → amount in cents, for every accepted payment (the dedupe set).
+/// Hash: correlation id → amount in cents, for every accepted payment: the unbounded dedupe set
+/// of earlier versions, no longer written; only purged.
 pub const ACCEPTED: &str = "rinha:accepted";
+/// Prefix of the dedupe buckets: hash `rinha:accepted:<bucket number>`, correlation id → amount
+/// in cents, for the payments accepted in that bucket of time; each expires whole (see
+/// `enqueue.lua`).
+pub const ACCEPTED_BUCKET_PREFIX: &str = "rinha:accepted:";
 /// Hash: correlation id → the latest attempt record (see `domain::Attempt`).
 pub const ATTEMPTS: &str = "rinha:attempts";
 /// Stream of payments a processor rejected as invalid.

@@ -13,6 +13,10 @@ use redis::{AsyncCommands, Script, Value};
 
 use crate::domain::{Amount, CorrelationId, Millis, PaymentRequest};
 
+/// The dedupe window when none is configured (the `dedupe_window_ms` default; see the README
+/// for its memory cost).
+pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(120);
+
 /// What the enqueue script decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnqueueOutcome {
@@ -38,6 +42,17 @@ pub enum QueueError {
 }
 
 impl QueueError {
+    /// True when the command surely never reached Redis (the connection was refused), or Redis
+    /// refused it whole (out of memory: the enqueue script's first write fails before any):
+    /// nothing was done. Any other error may have come after Redis ran the command.
+    pub fn nothing_done(&self) -> bool {
+        match self {
+            QueueError::OutOfMemory => true,
+            QueueError::Unavailable(e) => e.is_connection_refusal(),
+            QueueError::Protocol(_) => false,
+        }
+    }
+
     /// True when Redis has no consumer group for the stream (`NOGROUP`).
     pub fn is_missing_group(&self) -> bool {
         matches!(self, QueueError::Unavailable(e) if e.code() == Some("NOGROUP"))
@@ -57,16 +72,73 @@ pub struct QueuedPayment {
     pub redelivered: bool,
 }
 
+/// How long an accepted correlation id is remembered for deduplication, as the enqueue script
+/// keeps it: in hashes per time bucket that expire whole (Redis 7.0 has no per-field expiry).
+///
+/// A window spans [`DedupeWindow::SPANS`] buckets; an id is remembered from its acceptance for
+/// at least the window and less than the window plus one bucket, and Redis holds at most that
+/// many seconds of ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupeWindow {
+    bucket_ms: u64,
+}
+
+impl DedupeWindow {
+    /// Buckets per window: more buckets waste less memory past the window (a quarter here) but
+    /// cost one more `HGET` per enqueue each.
+    pub const SPANS: u64 = 4;
+
+    /// The window, rounded up to a whole number of milliseconds per bucket.
+    pub fn new(window: Duration) -> Self {
+        let ms = window.as_millis().max(1) as u64;
+        Self {
+            bucket_ms: ms.div_ceil(Self::SPANS),
+        }
+    }
+
+    /// The guaranteed memory: how long an id is remembered at least.
+    pub fn window(&self) -> Duration {
+        Duration::from_millis(self.bucket_ms * Self::SPANS)
+    }
+
+    /// The longest an id (and its memory) is kept: the window plus one bucket.
+    pub fn retention(&self) -> Duration {
+        Duration::from_millis(self.bucket_ms * (Self::SPANS + 1))
+    }
+}
+
 /// A handle on the queue; cheap to clone (one multiplexed, self-reconnecting connection).
 #[derive(Clone)]
 pub struct Queue {
     conn: ConnectionManager,
-    enqueue_script: &'static Script,
+    /// A second connection for lookups that must not wait behind the first one's commands.
+    lookups: ConnectionManager,
+    dedupe: DedupeWindow,
+}
+
+/// Where an id stands in the dedupe window; see [`Queue::find`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Accepted with this amount (cents).
+    Accepted(i64),
+    /// Not there, and no enqueue of it can succeed any more (its deadline passed in Redis).
+    Absent,
+    /// Not there yet; an enqueue of it may still be on its way.
+    NotYet,
+}
+
+fn script(cell: &'static std::sync::OnceLock<Script>, code: &'static str) -> &'static Script {
+    cell.get_or_init(|| Script::new(code))
 }
 
 fn enqueue_script() -> &'static Script {
     static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
-    SCRIPT.get_or_init(|| Script::new(include_str!("enqueue.lua")))
+    script(&SCRIPT, include_str!("enqueue.lua"))
+}
+
+fn accepted_script() -> &'static Script {
+    static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
+    script(&SCRIPT, include_str!("accepted.lua"))
 }
 
 fn classify(err: redis::RedisError) -> QueueError {
@@ -86,13 +158,29 @@ impl Queue {
             .set_connection_timeout(Some(response_timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let conn = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
+        let lookups = ConnectionManager::new_with_config(client, config).await?;
         let queue = Self {
             conn,
-            enqueue_script: enqueue_script(),
+            lookups,
+            dedupe: DedupeWindow::new(DEFAULT_DEDUPE_WINDOW),
         };
         queue.ensure_group().await?;
+        // Loaded now so that its EVALSHA carries the script's no-writes flag: an EVALSHA of an
+        // unknown script is held like a write while Redis holds writes, which is when the
+        // lookup is needed.
+        let _: String = accepted_script()
+            .prepare_invoke()
+            .load_async(&mut queue.lookups.clone())
+            .await
+            .map_err(classify)?;
         Ok(queue)
+    }
+
+    /// The same queue with another dedupe window (the default is [`DEFAULT_DEDUPE_WINDOW`]).
+    pub fn with_dedupe_window(mut self, window: DedupeWindow) -> Self {
+        self.dedupe = window;
+        self
     }
 
     /// Creates the consumer group (reading from the stream's start) unless it exists.
@@ -121,13 +209,14 @@ impl Queue {
         deadline: Millis,
     ) -> Result<EnqueueOutcome, QueueError> {
         let mut conn = self.conn.clone();
-        let code: i64 = self
-            .enqueue_script
-            .key(keys::ACCEPTED)
+        let code: i64 = enqueue_script()
             .key(keys::PAYMENTS)
             .arg(payment.correlation_id.as_str())
             .arg(payment.amount.cents())
             .arg(deadline)
+            .arg(keys::ACCEPTED_BUCKET_PREFIX)
+            .arg(self.dedupe.bucket_ms)
+            .arg(DedupeWindow::SPANS)
             .invoke_async(&mut conn)
             .await
             .map_err(classify)?;
@@ -323,20 +412,55 @@ impl Queue {
         Ok(())
     }
 
-    /// What the queue knows of one payment: (accepted cents, attempt record, dead-letter reason).
+    /// The amount a payment was accepted with, while its id is inside the dedupe window.
+    pub async fn accepted_cents(&self, id: &CorrelationId) -> Result<Option<i64>, QueueError> {
+        Ok(match self.find(id, 0).await? {
+            Found::Accepted(cents) => Some(cents),
+            Found::Absent | Found::NotYet => None,
+        })
+    }
+
+    /// Looks an id up in the dedupe window over the second connection, so that it is answered
+    /// even while the main one waits for a script Redis holds: [`Found::Absent`] is conclusive
+    /// only once Redis's clock has passed `deadline`, the last moment the enqueue script may
+    /// still accept the payment.
+    pub async fn find(&self, id: &CorrelationId, deadline: Millis) -> Result<Found, QueueError> {
+        let mut conn = self.lookups.clone();
+        let reply: Value = accepted_script()
+            .arg(id.as_str())
+            .arg(keys::ACCEPTED_BUCKET_PREFIX)
+            .arg(self.dedupe.bucket_ms)
+            .arg(DedupeWindow::SPANS)
+            .arg(deadline)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        match reply {
+            Value::BulkString(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .map(Found::Accepted)
+                .ok_or_else(|| QueueError::Protocol("accepted cents are not a number".into())),
+            Value::Int(0) => Ok(Found::Absent),
+            Value::Int(-1) => Ok(Found::NotYet),
+            other => Err(QueueError::Protocol(format!("lookup returned {other:?}"))),
+        }
+    }
+
+    /// What the queue knows of one payment: (accepted cents while inside the dedupe window,
+    /// attempt record, dead-letter reason).
     pub async fn lookup(
         &self,
         id: &CorrelationId,
     ) -> Result<(Option<i64>, Option<String>, Option<String>), QueueError> {
+        let accepted = self.accepted_cents(id).await?;
         let mut conn = self.conn.clone();
-        let (accepted, attempt, dead): (Option<i64>, Option<String>, Option<String>) =
-            redis::pipe()
-                .hget(keys::ACCEPTED, id.as_str())
-                .hget(keys::ATTEMPTS, id.as_str())
-                .hget(keys::DEAD_IDS, id.as_str())
-                .query_async(&mut conn)
-                .await
-                .map_err(classify)?;
+        let (attempt, dead): (Option<String>, Option<String>) = redis::pipe()
+            .hget(keys::ATTEMPTS, id.as_str())
+            .hget(keys::DEAD_IDS, id.as_str())
+            .query_async(&mut conn)
+            .await
+            .map_err(classify)?;
         Ok((accepted, attempt, dead))
     }
 
@@ -385,6 +509,7 @@ impl Queue {
             .key(keys::DEAD)
             .key(keys::DEAD_IDS)
             .arg(keys::GROUP)
+            .arg(format!("{}*", keys::ACCEPTED_BUCKET_PREFIX))
             .invoke_async(&mut conn)
             .await
             .map_err(classify)?;

@@ -6,18 +6,22 @@
 //! - `summary`: the summary's exact money and its time bounds;
 //! - `outcomes`: what each processor answer does to a payment (the outcome table);
 //! - `crashes`: a worker killed mid-call, SIGTERM draining, Redis down;
+//! - `dedupe`: the dedupe window — replays inside it, memory freed after it;
 //! - `purge`: the purge endpoint;
+//! - `unknown_outcome`: an enqueue not heard in time is looked up before answering;
 //! - `support_smoke`: the test helpers themselves start real servers that clients can use.
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod crashes;
+mod dedupe;
 mod outcomes;
 mod payments;
 mod purge;
 mod summary;
 mod support_smoke;
+mod unknown_outcome;
 
 use reqwest::StatusCode;
 use support::Reply;

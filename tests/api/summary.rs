@@ -102,3 +102,42 @@ async fn an_unparseable_bound_is_a_bad_request_naming_the_parameter() {
         assert!(message.contains(param), "?{query}: {message}");
     }
 }
+
+/// Sends `request` as raw bytes to the API and returns the status line of the answer, or `None`
+/// when the connection closed without one; panics if nothing happens within a second.
+async fn raw_status_line(stack: &Stack, request: &[u8]) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = stack.base_url.trim_start_matches("http://");
+    let exchange = async {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        conn.write_all(request).await.expect("send");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+            if answer.windows(2).any(|w| w == b"\r\n") {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        text.lines().next().map(str::to_owned)
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(1), exchange)
+        .await
+        .expect("the API answers or closes within a second")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_utf8_after_a_percent_is_a_bad_request_and_the_api_stays_up() {
+    let stack = spawn_stack().await;
+    // What reqwest would percent-encode for us: `é` as raw UTF-8 bytes in the request line.
+    let request =
+        "GET /payments-summary?from=%a\u{e9} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let status = raw_status_line(&stack, request.as_bytes()).await;
+    assert_eq!(status.as_deref(), Some("HTTP/1.1 400 Bad Request"));
+    // And the next request is served as usual.
+    assert_eq!(stack.summary_raw("").await.status, StatusCode::OK);
+}

@@ -390,20 +390,20 @@ impl Stack {
         }
     }
 
-    /// The amount (cents, as text) Redis's dedupe hash holds for `id`: `Some` once the API
-    /// accepted the payment.
+    /// The amount (cents, as text) Redis's dedupe window holds for `id`: `Some` once the API
+    /// accepted the payment (and for the stack's `dedupe_window_ms` after that).
     pub async fn accepted_in_redis(&self, id: &str) -> Option<String> {
-        let client = redis::Client::open(self.redis.url()).expect("redis url");
-        let mut conn = client
-            .get_multiplexed_async_connection()
+        let window = rinha::queue::DedupeWindow::new(self.settings(&[]).dedupe_window);
+        let queue = rinha::queue::Queue::connect(&self.redis.url(), Duration::from_secs(2))
             .await
-            .expect("connecting to redis");
-        redis::cmd("HGET")
-            .arg(rinha::queue::keys::ACCEPTED)
-            .arg(id)
-            .query_async(&mut conn)
+            .expect("connecting to redis")
+            .with_dedupe_window(window);
+        let id = rinha::domain::CorrelationId::parse(id).expect("a valid correlation id");
+        queue
+            .accepted_cents(&id)
             .await
-            .expect("HGET")
+            .expect("reading the dedupe window")
+            .map(|cents| cents.to_string())
     }
 
     /// Runs `rinha <role>` with this stack's settings (plus `extra`) as `RINHA_*` variables,

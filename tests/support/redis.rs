@@ -103,6 +103,21 @@ impl TestRedis {
         Some(self.process.take()?.kill())
     }
 
+    /// SIGSTOP: the server is alive but answers nothing (connections stay open) until
+    /// [`TestRedis::resume`]: "Redis is stuck" for the app.
+    pub fn pause(&mut self) {
+        if let Some(p) = self.process.as_mut() {
+            p.signal("STOP");
+        }
+    }
+
+    /// SIGCONT after [`TestRedis::pause`]: it goes on with whatever it had received.
+    pub fn resume(&mut self) {
+        if let Some(p) = self.process.as_mut() {
+            p.signal("CONT");
+        }
+    }
+
     /// Stops the server if it is running, starts it again on the same port and directory, and
     /// waits until it answers PING. The port cannot have been handed to another test of this
     /// process meanwhile (see `ports`); with the default options the data is gone.
