@@ -9,6 +9,8 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod emulator;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ledger;
 pub mod metrics;
 pub mod notify;
