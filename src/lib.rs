@@ -8,6 +8,8 @@
 pub mod api;
 pub mod config;
 pub mod domain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ledger;
 pub mod metrics;
 pub mod notify;

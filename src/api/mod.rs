@@ -14,6 +14,7 @@ use salvo::http::{HeaderValue, Method, StatusCode};
 use salvo::prelude::*;
 
 pub use error::ApiError;
+pub use summary::bounds as summary_bounds;
 
 use crate::config::Settings;
 use crate::ledger::Ledger;
