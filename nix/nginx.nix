@@ -21,18 +21,24 @@
 , listenPort ? 9999
 }:
 let
-  inherit (builtins) concatStringsSep filter isString map match readFile replaceStrings split toString;
+  inherit (builtins) concatStringsSep filter head isString map match readFile replaceStrings split toString;
 
   template = readFile ../nginx/nginx.conf.template;
 
+  # The servers' parameters (max_fails, fail_timeout, ...) are the template's, for every upstream.
+  serverParams =
+    let found = match ".*server unix:@RUN_DIR@/api1[.]sock([^;]*);.*" (replaceStrings [ "\n" ] [ " " ] template);
+    in if found == null
+    then throw "nginx/nginx.conf.template: its upstream servers changed; update nix/nginx.nix"
+    else head found;
   nativeServers = ''
-    server unix:@RUN_DIR@/api1.sock max_fails=0;
-    server unix:@RUN_DIR@/api2.sock max_fails=0;
+    server unix:@RUN_DIR@/api1.sock${serverParams};
+    server unix:@RUN_DIR@/api2.sock${serverParams};
   '';
   # The template indents the servers by eight spaces.
   indent = text: concatStringsSep "\n" (map (l: if l == "" then l else "        " + l)
     (filter isString (split "\n" text)));
-  servers = concatStringsSep "" (map (s: "server ${s} max_fails=0;\n") upstreams);
+  servers = concatStringsSep "" (map (s: "server ${s}${serverParams};\n") upstreams);
 
   full =
     if replaceStrings [ (indent nativeServers) ] [ "" ] template == template

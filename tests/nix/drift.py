@@ -220,8 +220,10 @@ def check_nginx() -> None:
     report(module == [line for line in got if line not in owned] and len(owned) == 3,
            f"nginx.nix: the NixOS variant only leaves out {owned}")
     image = directives(nginx_nix(ROOT, "/tmp", ["api1:8080", "api2:8080"])["full"])
-    report(["server api1:8080 max_fails=0;", "server api2:8080 max_fails=0;"] == [x for x in image if x.startswith("server ") and not x.endswith("{")]
-           and not any("unix:" in x for x in image), "nginx.nix: the image's upstreams are api1:8080 and api2:8080")
+    params = re.search(r"server unix:@RUN_DIR@/api1\.sock([^;]*);", template).group(1)
+    report([f"server api1:8080{params};", f"server api2:8080{params};"] == [x for x in image if x.startswith("server ") and not x.endswith("{")]
+           and not any("unix:" in x for x in image),
+           f"nginx.nix: the image's upstreams are api1:8080 and api2:8080, with the template's parameters ({params.strip()})")
     # Negative control: an edit of the template (on a copy) must reach the Nix rendering.
     with tempfile.TemporaryDirectory() as tmp:
         copy_root = Path(tmp)
