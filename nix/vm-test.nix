@@ -22,6 +22,8 @@ let
     default_url = "http://127.0.0.1:8001";
     fallback_url = "http://127.0.0.1:8002";
     result_dir = "/tmp/k6-results";
+    # The backend's purge answers only with this token (k6 sends it as X-Purge-Token).
+    purge_token = "vm-test-purge";
     drain_timeout_s = 60;
   };
 
@@ -52,7 +54,10 @@ pkgs.testers.runNixOSTest {
       package = rinha;
       defaultUrl = params.default_url;
       fallbackUrl = params.fallback_url;
-      environment.RINHA_PURGE_ENABLED = "true";
+      environment = {
+        RINHA_PURGE_ENABLED = "true";
+        RINHA_PURGE_TOKEN = params.purge_token;
+      };
     };
 
     systemd.services = {

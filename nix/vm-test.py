@@ -52,6 +52,7 @@ with subtest("k6 runs the offline scenario"):
             f"PROCESSOR_DEFAULT_URL={params['default_url']}",
             f"PROCESSOR_FALLBACK_URL={params['fallback_url']}",
             f"RESULT_DIR={out}",
+            f"PURGE_TOKEN={params['purge_token']}",
             "K6_WEB_DASHBOARD=true",
             f"K6_WEB_DASHBOARD_EXPORT={out}/report.html",
             "K6_NO_USAGE_REPORT=true",
