@@ -173,6 +173,16 @@ mod tests {
     }
 
     #[test]
+    fn bounds_refuse_more_than_nine_fraction_digits() {
+        // Nanoseconds are the finest a bound means; more digits are a malformed bound (400), as
+        // the README says, not silently cut.
+        let ten = "2025-07-15T12:34:56.0000000001Z";
+        assert!(parse_bound(ten, TimeBound::From).is_err());
+        let forty = format!("2025-07-15T12:34:56.{}Z", "1".repeat(40));
+        assert!(parse_bound(&forty, TimeBound::To).is_err());
+    }
+
+    #[test]
     fn offsets_and_spaces_for_plus() {
         let base = 1_752_582_896_000;
         assert_eq!(from("2025-07-15T15:34:56.000+03:00"), base);

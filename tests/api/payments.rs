@@ -372,3 +372,34 @@ async fn the_same_id_with_another_amount_is_a_conflict_and_changes_nothing() {
     let again = stack.post_payment_reply(&id, "20.00").await;
     assert_error(&again, 409, "conflict");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_finished_arriving_after_the_enqueue_deadline_is_408_and_enqueues_nothing() {
+    // nginx stamps the arrival when the headers arrive; a client that trickles its body past the
+    // deadline has given up by then. It is the client's slowness, not ours: 408, not 503.
+    let stack = spawn_stack().await;
+    let id = new_id();
+    let two_seconds_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        - 2.0;
+    let response = stack
+        .client
+        .post(format!("{}/payments", stack.base_url))
+        .header("content-type", "application/json")
+        .header("x-arrival-time", format!("{two_seconds_ago:.3}"))
+        .body(format!(r#"{{"correlationId":"{id}","amount":19.90}}"#))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(response.status().as_u16(), 408);
+    assert!(stack.accepted_in_redis(&id).await.is_none());
+
+    let (status, body) = stack.post_payment(&id, "19.90").await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "a retry in time is accepted: {body}"
+    );
+}
