@@ -71,6 +71,13 @@ fn parse_rfc3339_nanos(text: &str) -> Option<i128> {
         .map(|dt| dt.unix_timestamp_nanos())
 }
 
+/// How many digits follow the seconds' decimal point (0 without one).
+fn fraction_digits(text: &str) -> usize {
+    text.split_once('.').map_or(0, |(_, rest)| {
+        rest.bytes().take_while(u8::is_ascii_digit).count()
+    })
+}
+
 /// Which side of the summary's range a bound is on; decides how sub-millisecond bounds round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeBound {
@@ -101,6 +108,9 @@ pub struct TimeBoundError {
 /// Returns the bound in nanoseconds too, so `from > to` can be judged before rounding.
 pub fn parse_bound(text: &str, side: TimeBound) -> Result<(i128, Millis), TimeBoundError> {
     let err = TimeBoundError { param: side.name() };
+    if fraction_digits(text) > 9 {
+        return Err(err);
+    }
     let ns = parse_nanos(text).ok_or(err)?;
     let ms = match side {
         TimeBound::From => -((-ns).div_euclid(1_000_000)),
