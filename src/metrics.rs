@@ -7,7 +7,9 @@ use crate::domain::Processor;
 use crate::queue::EnqueueOutcome;
 
 /// HTTP statuses the API answers, in the order they are rendered.
-const STATUSES: [u16; 12] = [200, 202, 400, 404, 405, 409, 413, 415, 422, 500, 503, 504];
+const STATUSES: [u16; 13] = [
+    200, 202, 400, 404, 405, 408, 409, 413, 415, 422, 500, 503, 504,
+];
 /// How an unknown enqueue outcome was resolved by looking the id up, in render order.
 const RESOLVED: [&str; 3] = ["accepted", "conflict", "absent"];
 /// The labels of a call's outcome, as the processor client names them

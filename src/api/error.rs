@@ -15,6 +15,9 @@ pub enum ApiError {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unprocessable(String),
+    /// The request took too long to arrive whole (the client trickled it past the enqueue
+    /// deadline); nothing was done.
+    RequestTimeout(String),
     Internal(String),
     /// Nothing was done; try again later.
     Unavailable(String),
@@ -34,6 +37,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             // 504, not 503: 503 promises nothing was done, which is not known here.
@@ -51,6 +55,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unprocessable(_) => "unprocessable_entity",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Internal(_) => "internal_error",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::OutcomeUnknown => "outcome_unknown",
@@ -61,6 +66,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(m)
             | ApiError::Unprocessable(m)
+            | ApiError::RequestTimeout(m)
             | ApiError::Internal(m)
             | ApiError::Unavailable(m) => m.clone(),
             ApiError::Unauthorized => "missing or wrong token".into(),

@@ -44,7 +44,12 @@ pub(super) async fn create(api: &Api, req: &mut Request) -> Result<Reply, ApiErr
 
     let remaining = deadline - now_millis();
     if remaining <= 0 {
-        return Err(too_late());
+        // Reading the body took us past the deadline: the client was slow, and has most likely
+        // given up. Not a 503: nothing is wrong with us, and nothing was enqueued.
+        return Err(ApiError::RequestTimeout(
+            "the request arrived whole only after the enqueue deadline; nothing was enqueued"
+                .into(),
+        ));
     }
     let wait = Duration::from_millis(remaining as u64) + REPLY_GRACE;
     let outcome = match tokio::time::timeout(wait, api.queue.enqueue(&payment, deadline)).await {
