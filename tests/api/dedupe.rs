@@ -8,36 +8,20 @@ use rinha::queue::keys;
 
 use crate::support::{EVENTUALLY, Stack, new_id, stack};
 
-async fn redis(stack: &Stack) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(stack.redis.url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connecting to redis")
-}
-
 /// Every key that holds accepted ids (the old unbounded hash and any bucket).
 async fn dedupe_keys(stack: &Stack) -> Vec<String> {
     let pattern = format!("{}*", keys::ACCEPTED);
     redis::cmd("KEYS")
         .arg(pattern)
-        .query_async(&mut redis(stack).await)
+        .query_async(&mut stack.redis_connection().await)
         .await
         .expect("KEYS")
-}
-
-async fn stream_length(stack: &Stack) -> u64 {
-    redis::cmd("XLEN")
-        .arg(keys::PAYMENTS)
-        .query_async(&mut redis(stack).await)
-        .await
-        .expect("XLEN")
 }
 
 /// Redis's clock in ms (the clock the enqueue script buckets by).
 async fn redis_now(stack: &Stack) -> u64 {
     let (secs, micros): (u64, u64) = redis::cmd("TIME")
-        .query_async(&mut redis(stack).await)
+        .query_async(&mut stack.redis_connection().await)
         .await
         .expect("TIME");
     secs * 1000 + micros / 1000
@@ -58,7 +42,7 @@ async fn every_key_holding_accepted_ids_expires_within_the_window_and_one_bucket
     }
     let keys = dedupe_keys(&stack).await;
     assert!(!keys.is_empty(), "accepted ids are kept somewhere");
-    let mut conn = redis(&stack).await;
+    let mut conn = stack.redis_connection().await;
     for key in keys {
         let ttl: i64 = redis::cmd("PTTL")
             .arg(&key)
@@ -98,7 +82,7 @@ async fn a_replay_in_a_later_bucket_of_the_window_is_202_and_enqueues_nothing() 
         StatusCode::CONFLICT
     );
     assert_eq!(
-        stream_length(&stack).await,
+        stack.stream_length().await,
         1,
         "the replay enqueued nothing"
     );
@@ -134,5 +118,5 @@ async fn after_the_window_an_id_is_forgotten_and_its_memory_freed() {
         stack.post_payment(&id, "19.90").await.0,
         StatusCode::ACCEPTED
     );
-    assert_eq!(stream_length(&stack).await, 2);
+    assert_eq!(stack.stream_length().await, 2);
 }

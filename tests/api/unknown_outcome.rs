@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use rinha::queue::keys;
 
 use crate::assert_error;
 use crate::support::{Stack, new_id, stack};
@@ -12,26 +11,10 @@ use crate::support::{Stack, new_id, stack};
 /// A short enqueue deadline, so each test waits a fraction of a second for the API's timeout.
 const DEADLINE_MS: &str = "300";
 
-async fn redis(stack: &Stack) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(stack.redis.url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connecting to redis")
-}
-
-async fn stream_length(stack: &Stack) -> u64 {
-    redis::cmd("XLEN")
-        .arg(keys::PAYMENTS)
-        .query_async(&mut redis(stack).await)
-        .await
-        .expect("XLEN")
-}
-
 /// Holds every client's writes (the enqueue script writes) while reads go on, as a Redis busy
 /// elsewhere would hold our script; returns the connection to `CLIENT UNPAUSE` with.
 async fn pause_writes(stack: &Stack) -> redis::aio::MultiplexedConnection {
-    let mut conn = redis(stack).await;
+    let mut conn = stack.redis_connection().await;
     let _: () = redis::cmd("CLIENT")
         .arg("PAUSE")
         .arg(10_000)
@@ -70,7 +53,7 @@ async fn a_replay_whose_enqueue_is_not_heard_in_time_is_found_accepted_and_answe
 
     assert_eq!(replay.status, StatusCode::ACCEPTED, "{replay:?}");
     assert_error(&other_amount, 409, "conflict");
-    assert_eq!(stream_length(&stack).await, 1, "nothing enqueued twice");
+    assert_eq!(stack.stream_length().await, 1, "nothing enqueued twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,7 +74,7 @@ async fn a_new_payment_known_absent_after_its_deadline_is_503_and_never_enqueued
         stack.post_payment(&new_id(), "19.90").await.0,
         StatusCode::ACCEPTED
     );
-    assert_eq!(stream_length(&stack).await, 1, "only the later payment");
+    assert_eq!(stack.stream_length().await, 1, "only the later payment");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,5 +118,5 @@ async fn a_payment_whose_outcome_stays_unknown_is_504_retry_safe_and_counted() {
         stack.post_payment(&id, "19.90").await.0,
         StatusCode::ACCEPTED
     );
-    assert_eq!(stream_length(&stack).await, 1);
+    assert_eq!(stack.stream_length().await, 1);
 }

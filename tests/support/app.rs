@@ -390,6 +390,24 @@ impl Stack {
         }
     }
 
+    /// A plain connection to this stack's Redis, for tests that look at its keys directly.
+    pub async fn redis_connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis.url())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connecting to redis")
+    }
+
+    /// Entries in the payments stream: queued, or held by a worker until it books them.
+    pub async fn stream_length(&self) -> u64 {
+        redis::cmd("XLEN")
+            .arg(rinha::queue::keys::PAYMENTS)
+            .query_async(&mut self.redis_connection().await)
+            .await
+            .expect("XLEN")
+    }
+
     /// The amount (cents, as text) Redis's dedupe window holds for `id`: `Some` once the API
     /// accepted the payment (and for the stack's `dedupe_window_ms` after that).
     pub async fn accepted_in_redis(&self, id: &str) -> Option<String> {
