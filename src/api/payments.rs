@@ -113,7 +113,7 @@ async fn resolve(
             Err(_) => break,
         };
         let outcome = match found {
-            Found::Accepted(cents) if cents == payment.amount.cents() => EnqueueOutcome::Replayed,
+            Found::Accepted(amount) if amount == payment.amount => EnqueueOutcome::Replayed,
             Found::Accepted(_) => EnqueueOutcome::Conflict,
             Found::Absent => EnqueueOutcome::TooLate,
             Found::NotYet => continue,

@@ -3,7 +3,6 @@
 use salvo::http::StatusCode;
 
 use super::{Api, ApiError, Reply};
-use crate::domain::Attempt;
 use crate::domain::{Amount, CorrelationId, format_millis};
 
 pub(super) async fn get(api: &Api, raw_id: &str) -> Result<Reply, ApiError> {
@@ -19,20 +18,21 @@ pub(super) async fn get(api: &Api, raw_id: &str) -> Result<Reply, ApiError> {
             format_millis(b.requested_at)
         )));
     }
-    let (accepted, attempt, dead) = api.queue.lookup(&id).await.map_err(|e| unavailable(&e))?;
-    let Some(cents) = accepted else {
+    let view = api.queue.lookup(&id).await.map_err(|e| unavailable(&e))?;
+    let Some(amount) = view.accepted else {
         return Err(ApiError::NotFound);
     };
-    let amount = Amount::from_cents(cents).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if let Some(reason) = dead {
+    if let Some(reason) = view.dead_letter {
         return Ok(json(format!(
             r#"{{"correlationId":"{id}","amount":{amount},"status":"dead_lettered","reason":{}}}"#,
             serde_json::Value::from(reason)
         )));
     }
-    let attempt = attempt.as_deref().and_then(Attempt::decode);
     Ok(json(
-        match attempt.and_then(|a| a.unresolved.map(|u| (a.number, u))) {
+        match view
+            .attempt
+            .and_then(|a| a.unresolved.map(|u| (a.number, u)))
+        {
             Some((number, open)) => format!(
                 r#"{{"correlationId":"{id}","amount":{amount},"status":"in_flight","processor":"{}","since":"{}","attempt":{number}}}"#,
                 open.processor,

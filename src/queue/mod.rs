@@ -24,7 +24,7 @@ pub use consumer::QueuedPayment;
 pub use dedupe::{DEFAULT_DEDUPE_WINDOW, DedupeWindow};
 pub use error::QueueError;
 use error::classify;
-pub use intake::{EnqueueOutcome, Found};
+pub use intake::{EnqueueOutcome, Found, PaymentView};
 
 /// A handle on the queue; cheap to clone (one multiplexed, self-reconnecting connection).
 #[derive(Clone)]
