@@ -3,17 +3,21 @@
 use salvo::http::StatusCode;
 
 use super::{Api, ApiError, Reply};
-use crate::domain::{Amount, CorrelationId, format_millis};
+use crate::domain::{CorrelationId, format_millis};
+use crate::ledger::LedgerError;
 
 pub(super) async fn get(api: &Api, raw_id: &str) -> Result<Reply, ApiError> {
     let id = CorrelationId::parse(raw_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let unavailable = |e: &dyn std::fmt::Display| ApiError::Unavailable(format!("{e}"));
 
-    if let Some(b) = api.ledger.booked(&id).await.map_err(|e| unavailable(&e))? {
-        let amount =
-            Amount::from_cents(b.amount_cents).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let booked = api.ledger.booked(&id).await.map_err(|e| match e {
+        LedgerError::Corrupt(_) => ApiError::Internal(e.to_string()),
+        e => unavailable(&e),
+    })?;
+    if let Some(b) = booked {
         return Ok(json(format!(
-            r#"{{"correlationId":"{id}","amount":{amount},"status":"booked","processor":"{}","requestedAt":"{}"}}"#,
+            r#"{{"correlationId":"{id}","amount":{},"status":"booked","processor":"{}","requestedAt":"{}"}}"#,
+            b.amount,
             b.processor,
             format_millis(b.requested_at)
         )));
