@@ -1,6 +1,5 @@
-//! Administration: depth for metrics, Redis's liveness, purge, and raw access.
+//! Administration: depth for metrics, Redis's liveness, and purge.
 
-use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
 use super::{Queue, QueueError, classify, keys};
@@ -56,10 +55,5 @@ impl Queue {
             .await
             .map_err(classify)?;
         Ok(())
-    }
-
-    /// Raw access for the health lease and shared health view.
-    pub(crate) fn connection(&self) -> ConnectionManager {
-        self.conn.clone()
     }
 }

@@ -4,14 +4,15 @@
 //! checks the deadline and appends to the stream atomically.
 //!
 //! One file per side of the queue: `intake` (enqueue and the dedupe lookups), `consumer` (what
-//! workers read, reclaim and acknowledge), `attempts` (the attempt records), `admin` (depth,
-//! health of Redis, purge); `dedupe` is the window's arithmetic and `error` what can go wrong.
+//! workers read, reclaim and acknowledge), `attempts` (the attempt records), `health` (the
+//! processors' shared health and its poll lease), `admin` (depth, health of Redis, purge); `dedupe` is the window's arithmetic and `error` what can go wrong.
 
 mod admin;
 mod attempts;
 mod consumer;
 mod dedupe;
 mod error;
+mod health;
 mod intake;
 pub mod keys;
 
