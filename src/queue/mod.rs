@@ -5,7 +5,8 @@
 //!
 //! One file per side of the queue: `intake` (enqueue and the dedupe lookups), `consumer` (what
 //! workers read, reclaim and acknowledge), `attempts` (the attempt records), `health` (the
-//! processors' shared health and its poll lease), `admin` (depth, health of Redis, purge); `dedupe` is the window's arithmetic and `error` what can go wrong.
+//! processors' shared health and its poll lease), `admin` (depth, Redis's liveness, purge);
+//! `dedupe` is the window's arithmetic and `error` what can go wrong.
 
 mod admin;
 mod attempts;
