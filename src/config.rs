@@ -57,6 +57,12 @@ pub struct Settings {
     pub reclaim_idle: Duration,
     pub unknown_grace: Duration,
     pub health_poll_interval: Duration,
+    /// How often a failing processor gets one real call to notice its recovery.
+    pub probe_interval: Duration,
+    /// How long a processor that answered 401/403/404 is left alone.
+    pub misconfigured_pause: Duration,
+    /// How long a payment waits for a failing cheaper processor's probe (0: not at all).
+    pub hold_for_cheaper: Duration,
     /// Tokio worker threads; `None` lets the role choose (one for `api`: under a fraction of a
     /// CPU, a second thread only adds hand-offs between threads).
     pub runtime_threads: Option<usize>,
@@ -116,6 +122,9 @@ struct RawSettings {
     reclaim_idle_ms: Option<u64>,
     unknown_grace_ms: Option<u64>,
     health_poll_interval_ms: u64,
+    probe_interval_ms: u64,
+    misconfigured_pause_ms: u64,
+    hold_for_cheaper_ms: u64,
     runtime_threads: Option<usize>,
     watchdog_ms: u64,
 }
@@ -145,6 +154,9 @@ impl Default for RawSettings {
             reclaim_idle_ms: None,
             unknown_grace_ms: None,
             health_poll_interval_ms: 5_200,
+            probe_interval_ms: 250,
+            misconfigured_pause_ms: 10_000,
+            hold_for_cheaper_ms: 1_000,
             runtime_threads: None,
             watchdog_ms: 5_000,
         }
@@ -305,6 +317,11 @@ impl Settings {
                 .map(Duration::from_millis)
                 .unwrap_or(processor_timeout * 2),
             health_poll_interval: positive("health_poll_interval_ms", raw.health_poll_interval_ms)?,
+            // 0 would probe a failing processor with every payment, and retry a misconfigured
+            // one at once: both loops the pauses exist to prevent.
+            probe_interval: positive("probe_interval_ms", raw.probe_interval_ms)?,
+            misconfigured_pause: positive("misconfigured_pause_ms", raw.misconfigured_pause_ms)?,
+            hold_for_cheaper: Duration::from_millis(raw.hold_for_cheaper_ms),
             runtime_threads: raw.runtime_threads.filter(|&n| n > 0),
             watchdog: watchdog(raw.watchdog_ms)?,
             process,
@@ -327,6 +344,11 @@ mod tests {
         assert_eq!(s.dedupe_window, Duration::from_secs(120));
         let off = Settings::with_overrides(&[("watchdog_ms", "0")]).unwrap();
         assert_eq!(off.watchdog, None);
+        assert_eq!(s.probe_interval, Duration::from_millis(250));
+        assert_eq!(s.misconfigured_pause, Duration::from_secs(10));
+        assert_eq!(s.hold_for_cheaper, Duration::from_secs(1));
+        let no_hold = Settings::with_overrides(&[("hold_for_cheaper_ms", "0")]).unwrap();
+        assert_eq!(no_hold.hold_for_cheaper, Duration::ZERO);
     }
 
     #[test]
@@ -354,6 +376,10 @@ mod tests {
         assert!(err.to_string().contains("watchdog_ms"), "{err}");
         let err = Settings::with_overrides(&[("dedupe_window_ms", "0")]).unwrap_err();
         assert!(err.to_string().contains("dedupe_window_ms"), "{err}");
+        for key in ["probe_interval_ms", "misconfigured_pause_ms"] {
+            let err = Settings::with_overrides(&[(key, "0")]).unwrap_err();
+            assert!(err.to_string().contains(key), "{err}");
+        }
         let err = Settings::with_overrides(&[("no_such_key", "1")]).unwrap_err();
         assert!(err.to_string().contains("no_such_key"), "{err}");
     }
