@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::domain::Processor;
-use crate::queue::EnqueueOutcome;
+use crate::queue::{EnqueueOutcome, QueueDepth};
 
 /// HTTP statuses the API answers, in the order they are rendered.
 const STATUSES: [u16; 13] = [
@@ -87,8 +87,8 @@ impl Metrics {
         self.dead_letters.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Prometheus text exposition; `queue` adds (stream length, pending, dead letters) when known.
-    pub fn render(&self, queue: Option<(u64, u64, u64)>) -> String {
+    /// Prometheus text exposition; `queue` adds the queue's depth when known.
+    pub fn render(&self, queue: Option<QueueDepth>) -> String {
         let mut out = String::new();
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         out.push_str("# TYPE rinha_http_requests_total counter\n");
@@ -160,7 +160,12 @@ impl Metrics {
             "rinha_enqueue_outcome_unknown_total {}",
             get(&self.enqueue_unknown)
         );
-        if let Some((len, pending, dead)) = queue {
+        if let Some(QueueDepth {
+            length: len,
+            pending,
+            dead_letters: dead,
+        }) = queue
+        {
             out.push_str("# TYPE rinha_queue_length gauge\n");
             let _ = writeln!(out, "rinha_queue_length {len}");
             out.push_str("# TYPE rinha_queue_pending gauge\n");
@@ -185,7 +190,11 @@ mod tests {
         m.call_started(Processor::Fallback);
         m.call_finished(Processor::Fallback, "processed", 7);
         m.booked(Processor::Fallback);
-        let text = m.render(Some((3, 1, 0)));
+        let text = m.render(Some(QueueDepth {
+            length: 3,
+            pending: 1,
+            dead_letters: 0,
+        }));
         assert!(text.contains("rinha_http_requests_total{status=\"202\"} 2"));
         assert!(text.contains("rinha_http_requests_total{status=\"other\"} 1"));
         assert!(text.contains(

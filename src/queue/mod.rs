@@ -22,6 +22,7 @@ use std::time::Duration;
 use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+pub use admin::QueueDepth;
 pub use consumer::QueuedPayment;
 pub use dedupe::{DEFAULT_DEDUPE_WINDOW, DedupeWindow};
 pub use error::QueueError;
