@@ -42,7 +42,8 @@ pub struct Api {
 /// The answer to one request.
 pub(crate) enum Reply {
     Json(StatusCode, String),
-    Text(StatusCode, String),
+    /// `GET /metrics`: [`Metrics::render`]'s OpenMetrics text.
+    Metrics(String),
 }
 
 impl Api {
@@ -123,7 +124,7 @@ impl Api {
 
     async fn render_metrics(&self) -> Reply {
         let depth = self.queue.depth().await.ok();
-        Reply::Text(StatusCode::OK, self.metrics.render(depth))
+        Reply::Metrics(self.metrics.render(depth))
     }
 }
 
@@ -138,7 +139,7 @@ impl Handler for Api {
     ) {
         let (status, body, content_type) = match self.route(req).await {
             Ok(Reply::Json(status, body)) => (status, body, "application/json"),
-            Ok(Reply::Text(status, body)) => (status, body, "text/plain; version=0.0.4"),
+            Ok(Reply::Metrics(body)) => (StatusCode::OK, body, crate::metrics::CONTENT_TYPE),
             Err(err) => {
                 if let ApiError::MethodNotAllowed { allow } = err {
                     res.headers_mut()
