@@ -3,6 +3,7 @@
 
 mod catch_panic;
 mod error;
+mod json;
 mod payments;
 mod status;
 mod summary;
@@ -101,7 +102,9 @@ impl Api {
         tracing::warn!("all payments purged");
         Ok(Reply::Json(
             StatusCode::OK,
-            r#"{"message":"All payments purged."}"#.into(),
+            json::to_body(&json::Message {
+                message: "All payments purged.",
+            }),
         ))
     }
 
@@ -116,10 +119,7 @@ impl Api {
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         };
-        Reply::Json(
-            status,
-            format!(r#"{{"redis":{redis},"postgres":{postgres}}}"#),
-        )
+        Reply::Json(status, json::to_body(&json::Health { redis, postgres }))
     }
 
     async fn render_metrics(&self) -> Reply {
