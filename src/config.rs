@@ -10,7 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::domain::{Fee, Processor};
+use crate::domain::{Fee, Processor, settlement_delay};
 
 /// Where a server listens: a TCP address or a unix socket path (`unix:/path`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +61,9 @@ pub struct Settings {
     pub probe_interval: Duration,
     /// How long a processor that answered 401/403/404 is left alone.
     pub misconfigured_pause: Duration,
-    /// How long a payment waits for a failing cheaper processor's probe (0: not at all).
-    pub hold_for_cheaper: Duration,
+    /// How long a payment may wait for the cheaper processor once the dearer one could take
+    /// it (0: not at all); see `domain::settlement`.
+    pub settlement_delay: Duration,
     /// Tokio worker threads; `None` lets the role choose (one for `api`: under a fraction of a
     /// CPU, a second thread only adds hand-offs between threads).
     pub runtime_threads: Option<usize>,
@@ -124,7 +125,8 @@ struct RawSettings {
     health_poll_interval_ms: u64,
     probe_interval_ms: u64,
     misconfigured_pause_ms: u64,
-    hold_for_cheaper_ms: u64,
+    settlement_delay_ms: Option<u64>,
+    traffic_span_ms: u64,
     runtime_threads: Option<usize>,
     watchdog_ms: u64,
 }
@@ -156,7 +158,8 @@ impl Default for RawSettings {
             health_poll_interval_ms: 5_200,
             probe_interval_ms: 250,
             misconfigured_pause_ms: 10_000,
-            hold_for_cheaper_ms: 1_000,
+            settlement_delay_ms: None,
+            traffic_span_ms: 60_000,
             runtime_threads: None,
             watchdog_ms: 5_000,
         }
@@ -272,6 +275,10 @@ impl Settings {
             });
         }
         let processor_timeout = positive("processor_timeout_ms", raw.processor_timeout_ms)?;
+        let fees = [
+            fee("default_fee", &raw.default_fee)?,
+            fee("fallback_fee", &raw.fallback_fee)?,
+        ];
         let worker_name = raw.worker_name.unwrap_or_else(|| {
             let host = std::fs::read_to_string("/etc/hostname")
                 .map(|h| h.trim().to_owned())
@@ -288,12 +295,12 @@ impl Settings {
                 ProcessorSettings {
                     processor: Processor::Default,
                     url: url("default_url", raw.default_url)?,
-                    fee: fee("default_fee", &raw.default_fee)?,
+                    fee: fees[0],
                 },
                 ProcessorSettings {
                     processor: Processor::Fallback,
                     url: url("fallback_url", raw.fallback_url)?,
-                    fee: fee("fallback_fee", &raw.fallback_fee)?,
+                    fee: fees[1],
                 },
             ],
             processor_timeout,
@@ -321,7 +328,10 @@ impl Settings {
             // one at once: both loops the pauses exist to prevent.
             probe_interval: positive("probe_interval_ms", raw.probe_interval_ms)?,
             misconfigured_pause: positive("misconfigured_pause_ms", raw.misconfigured_pause_ms)?,
-            hold_for_cheaper: Duration::from_millis(raw.hold_for_cheaper_ms),
+            settlement_delay: match raw.settlement_delay_ms {
+                Some(ms) => Duration::from_millis(ms),
+                None => settlement_delay(fees, positive("traffic_span_ms", raw.traffic_span_ms)?),
+            },
             runtime_threads: raw.runtime_threads.filter(|&n| n > 0),
             watchdog: watchdog(raw.watchdog_ms)?,
             process,
@@ -346,9 +356,13 @@ mod tests {
         assert_eq!(off.watchdog, None);
         assert_eq!(s.probe_interval, Duration::from_millis(250));
         assert_eq!(s.misconfigured_pause, Duration::from_secs(10));
-        assert_eq!(s.hold_for_cheaper, Duration::from_secs(1));
-        let no_hold = Settings::with_overrides(&[("hold_for_cheaper_ms", "0")]).unwrap();
-        assert_eq!(no_hold.hold_for_cheaper, Duration::ZERO);
+        // The rule's default for 5 % / 15 % over a 60 s span.
+        assert_eq!(s.settlement_delay, Duration::from_millis(11_429));
+        let no_hold = Settings::with_overrides(&[("settlement_delay_ms", "0")]).unwrap();
+        assert_eq!(no_hold.settlement_delay, Duration::ZERO);
+        let longer = Settings::with_overrides(&[("traffic_span_ms", "120000")]).unwrap();
+        assert_eq!(longer.settlement_delay, Duration::from_millis(22_857));
+        assert!(Settings::with_overrides(&[("traffic_span_ms", "0")]).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod decimal;
 mod fee;
 mod payment_request;
 mod processor;
+mod settlement;
 pub(crate) mod time;
 
 pub use amount::{Amount, AmountError, MAX_AMOUNT_CENTS, write_cents};
@@ -18,4 +19,5 @@ pub use correlation_id::{CorrelationId, CorrelationIdError};
 pub use fee::{Fee, FeeError};
 pub use payment_request::{PaymentRequest, PaymentRequestError};
 pub use processor::Processor;
+pub use settlement::settlement_delay;
 pub use time::{Millis, TimeBound, TimeBoundError, format_millis, now_millis, parse_bound};

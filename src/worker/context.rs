@@ -40,7 +40,7 @@ impl WorkerContext {
             max_inflight: settings.max_inflight,
             probe_interval: settings.probe_interval,
             misconfigured_pause: settings.misconfigured_pause,
-            hold_for_cheaper: settings.hold_for_cheaper,
+            settlement_delay: settings.settlement_delay,
             max_calls_per_sec: settings.max_calls_per_sec,
         });
         let writer = BookingWriter::spawn(ledger.clone());

@@ -108,7 +108,7 @@ impl Bench {
             max_inflight: 3,
             probe_interval: Duration::from_millis(500),
             misconfigured_pause: Duration::from_millis(10_000),
-            hold_for_cheaper: Duration::from_millis(0),
+            settlement_delay: Duration::from_millis(0),
             max_calls_per_sec: 0,
         });
         let entry = QueuedPayment {

@@ -1,15 +1,15 @@
-//! Holding: a payment waits briefly for a failing cheaper processor's next probe before it
-//! goes to a dearer one.
+//! Holding: a payment waits up to the settlement delay for an unusable cheaper processor
+//! before it goes to a dearer one.
 
 use super::Routing;
 use crate::domain::{Millis, Processor};
 
 impl Routing {
     /// Whether a payment that could go to the dearer `open` now should still wait for the
-    /// cheaper processor's probe.
+    /// cheaper processor.
     ///
     /// The hold counts from when the dearer route opened for this payment, so a backlog that
-    /// waited through an outage of both also waits for the cheaper one's probe.
+    /// waited through an outage of both also waits for the cheaper one's recovery.
     pub(super) fn holds_for_cheaper(
         &self,
         open: Processor,
@@ -17,6 +17,6 @@ impl Routing {
         now: Millis,
     ) -> bool {
         let open_since = waiting_since.max(self.lanes[open.index()].working_since);
-        now - open_since < self.config.hold_for_cheaper.as_millis() as Millis
+        now - open_since < self.config.settlement_delay.as_millis() as Millis
     }
 }

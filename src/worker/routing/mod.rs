@@ -40,10 +40,11 @@ pub struct RoutingConfig {
     pub probe_interval: Duration,
     /// How long a processor that answered 401/403/404 is left alone.
     pub misconfigured_pause: Duration,
-    /// How long a payment waits for a failing cheaper processor's next probe before it goes
-    /// to a dearer one. Holding costs nothing but latency, while a recovery (often of both
-    /// processors at once) would otherwise send the whole backlog to whichever answered first.
-    pub hold_for_cheaper: Duration,
+    /// How long a payment may wait for a failing cheaper processor once a dearer one could
+    /// take it (see `domain::settlement` for the default's rule). Holding costs nothing but
+    /// latency, while a recovery (often of both processors at once) would otherwise send the
+    /// whole backlog to whichever answered first.
+    pub settlement_delay: Duration,
     /// Calls per second across both processors (0 = unlimited); see [`Pacer`].
     pub max_calls_per_sec: u32,
 }

@@ -10,7 +10,7 @@ fn routing() -> Routing {
         max_inflight: 3,
         probe_interval: Duration::from_millis(500),
         misconfigured_pause: Duration::from_millis(10_000),
-        hold_for_cheaper: Duration::from_millis(0),
+        settlement_delay: Duration::from_millis(0),
         max_calls_per_sec: 0,
     })
 }
@@ -51,7 +51,7 @@ fn a_failing_processor_hands_over_and_is_probed() {
 #[test]
 fn a_payment_holds_briefly_for_a_failing_cheaper_processor() {
     let mut r = Routing::new(RoutingConfig {
-        hold_for_cheaper: Duration::from_millis(1_000),
+        settlement_delay: Duration::from_millis(1_000),
         ..routing().config
     });
     let t = r.choose(0, 0).unwrap();
@@ -67,7 +67,7 @@ fn a_payment_holds_briefly_for_a_failing_cheaper_processor() {
 #[test]
 fn a_backlog_from_an_outage_of_both_holds_for_the_cheaper_probe() {
     let mut r = Routing::new(RoutingConfig {
-        hold_for_cheaper: Duration::from_millis(1_000),
+        settlement_delay: Duration::from_millis(1_000),
         ..routing().config
     });
     r.apply_health(Processor::Default, health(true, 2_000), 0);
