@@ -38,56 +38,87 @@ fn cheaper_fee_wins_whatever_its_name() {
 }
 
 #[test]
-fn a_failing_processor_hands_over_and_is_probed() {
+fn a_failing_cheaper_processor_is_not_probed_while_the_other_is_usable() {
     let mut r = routing();
     let t = r.choose(0, 0).unwrap();
     r.finish(t, CallOutcome::NotProcessed, 10);
-    assert_eq!(r.choose(20, 20).unwrap().processor, Processor::Fallback);
-    // After the probe interval, one call tests the cheaper one again.
-    assert_eq!(r.choose(600, 600).unwrap().processor, Processor::Default);
-    assert_eq!(r.choose(601, 601).unwrap().processor, Processor::Fallback);
+    // However long it has been, the fallback takes the payments: a probe would be a payment
+    // sent into an unusable processor.
+    for at in [20, 600, 5_000] {
+        let t = r.choose(at, at).unwrap();
+        assert_eq!(t.processor, Processor::Fallback);
+        r.finish(t, CallOutcome::Processed, at + 5);
+    }
+    // Its recovery is learnt from the health report.
+    r.apply_health(Processor::Default, health(false, 0), 5_100);
+    assert_eq!(
+        r.choose(5_200, 5_200).unwrap().processor,
+        Processor::Default
+    );
 }
 
 #[test]
-fn a_payment_holds_briefly_for_a_failing_cheaper_processor() {
+fn a_payment_waits_the_settlement_delay_for_a_failing_cheaper_processor() {
     let mut r = Routing::new(RoutingConfig {
         settlement_delay: Duration::from_millis(1_000),
         ..routing().config
     });
     let t = r.choose(0, 0).unwrap();
     r.finish(t, CallOutcome::NotProcessed, 10);
-    // The fallback works, but the default's next probe may show it recovered.
+    // The fallback works, but the default may recover within the settlement delay.
     assert_eq!(r.choose(100, 100), None);
-    assert_eq!(r.choose(600, 100).unwrap().processor, Processor::Default);
-    assert_eq!(r.choose(700, 100), None);
+    assert_eq!(
+        r.choose(600, 100),
+        None,
+        "no probe while the fallback is usable"
+    );
     // Held long enough: the dearer processor takes it.
     assert_eq!(r.choose(1_050, 0).unwrap().processor, Processor::Fallback);
+    // A health report of the recovery ends the hold for the rest.
+    r.apply_health(Processor::Default, health(false, 0), 1_100);
+    assert_eq!(
+        r.choose(1_200, 1_100).unwrap().processor,
+        Processor::Default
+    );
 }
 
 #[test]
-fn a_backlog_from_an_outage_of_both_holds_for_the_cheaper_probe() {
+fn a_backlog_from_an_outage_of_both_holds_for_the_cheaper_one() {
     let mut r = Routing::new(RoutingConfig {
         settlement_delay: Duration::from_millis(1_000),
         ..routing().config
     });
     r.apply_health(Processor::Default, health(true, 2_000), 0);
     r.apply_health(Processor::Fallback, health(true, 1_000), 0);
-    let probe_default = r.choose_pinned(Processor::Default, 9_990).unwrap();
-    r.finish(probe_default, CallOutcome::NotProcessed, 10_000);
-    // The fallback recovers first; a payment waiting since long ago still holds.
-    let probe_fallback = r.choose_pinned(Processor::Fallback, 10_000).unwrap();
-    r.finish(probe_fallback, CallOutcome::Processed, 10_020);
+    // Neither is usable: only the one whose delay is short enough gets a probe.
+    let probe = r.choose(9_990, 0).unwrap();
+    assert_eq!(probe.processor, Processor::Fallback);
+    assert_eq!(
+        r.choose_pinned(Processor::Default, 9_995),
+        None,
+        "2 s: never probed"
+    );
+    let _ = r.finish(probe, CallOutcome::Processed, 10_020);
+    // The fallback recovered first; a payment waiting since long ago still holds, and the
+    // default is not probed while the fallback is usable.
     assert_eq!(r.choose(10_100, 0), None);
-    // The default's probe succeeds: its stale 2 s report no longer counts.
-    let probe = r.choose(10_600, 0).unwrap();
-    assert_eq!(probe.processor, Processor::Default);
-    let _ = r.finish(probe, CallOutcome::Processed, 10_620);
-    assert!(r.expected_latency_ms(Processor::Default, 10_620) < 100.0);
-    let next = r.choose(10_630, 0).unwrap();
+    assert_eq!(r.choose(10_600, 0), None);
+    // The default's health report shows it recovered: the backlog goes to it.
+    r.apply_health(Processor::Default, health(false, 20), 10_700);
+    let next = r.choose(10_710, 0).unwrap();
     assert_eq!(next.processor, Processor::Default);
-    // The first call of the new regime sets the estimate.
-    let _ = r.finish(next, CallOutcome::Processed, 10_650);
-    assert_eq!(r.expected_latency_ms(Processor::Default, 10_650), 20.0);
+    let _ = r.finish(next, CallOutcome::Processed, 10_730);
+    assert_eq!(r.expected_latency_ms(Processor::Default, 10_730), 20.0);
+}
+
+#[test]
+fn a_failing_processor_with_a_long_delay_is_never_probed() {
+    let mut r = routing();
+    r.apply_health(Processor::Default, health(true, 2_000), 0);
+    r.apply_health(Processor::Fallback, health(true, 5_000), 0);
+    assert_eq!(r.choose(1_000, 1_000), None);
+    assert_eq!(r.choose_pinned(Processor::Default, 1_000), None);
+    assert_eq!(r.choose_pinned(Processor::Fallback, 1_000), None);
 }
 
 #[test]
@@ -106,9 +137,13 @@ fn a_slow_cheap_processor_yields_to_a_fast_one() {
     let mut r = routing();
     r.apply_health(Processor::Default, health(false, 1_300), 0);
     assert_eq!(r.choose(0, 0).unwrap().processor, Processor::Fallback);
-    // Both slow: the fee decides again.
+    // A payment pinned to the slow one waits too.
+    assert_eq!(r.choose_pinned(Processor::Default, 0), None);
+    // Both slow: nothing is sent (a slow processor stores late); health shows the recovery.
     r.apply_health(Processor::Fallback, health(false, 5_000), 0);
-    assert_eq!(r.choose(0, 0).unwrap().processor, Processor::Default);
+    assert_eq!(r.choose(10, 10), None);
+    r.apply_health(Processor::Default, health(false, 10), 100);
+    assert_eq!(r.choose(110, 110).unwrap().processor, Processor::Default);
 }
 
 #[test]
@@ -165,7 +200,8 @@ fn busy_and_misconfigured_pause_the_processor() {
         0,
     );
     assert_eq!(r.choose_pinned(Processor::Default, 500), None);
-    assert!(r.choose_pinned(Processor::Default, 1_000).is_some());
+    let t = r.choose_pinned(Processor::Default, 1_000).unwrap();
+    r.finish(t, CallOutcome::Processed, 1_010);
     let t = r.choose_pinned(Processor::Fallback, 1_000).unwrap();
     r.finish(t, CallOutcome::Misconfigured, 1_000);
     assert_eq!(r.choose_pinned(Processor::Fallback, 5_000), None);
@@ -179,6 +215,7 @@ fn busy_and_misconfigured_pause_the_processor() {
 fn recovery_is_learnt_from_success_and_health() {
     let mut r = routing();
     r.apply_health(Processor::Default, health(true, 0), 0);
+    r.apply_health(Processor::Fallback, health(true, 0), 0);
     let t = r.choose_pinned(Processor::Default, 0).unwrap();
     r.finish(t, CallOutcome::Processed, 5);
     assert!(!r.is_failing(Processor::Default));
@@ -194,8 +231,8 @@ fn recovery_is_learnt_from_success_and_health() {
 #[test]
 fn calls_from_the_outage_do_not_make_a_recovered_processor_look_slow() {
     let mut r = routing();
-    // Both fail with long delays; probes are sent and take 2 s to answer.
-    r.apply_health(Processor::Default, health(true, 2_000), 0);
+    // Both fail with 1 s delays; probes are sent and take 1 s to answer.
+    r.apply_health(Processor::Default, health(true, 1_000), 0);
     r.apply_health(Processor::Fallback, health(true, 1_000), 0);
     let slow_probe = r.choose_pinned(Processor::Default, 100).unwrap();
     // Recovery: a fresh probe answers in 20 ms.
@@ -205,7 +242,7 @@ fn calls_from_the_outage_do_not_make_a_recovered_processor_look_slow() {
     let next = r.choose(1_500, 1_500).unwrap();
     assert_eq!(next.processor, Processor::Default);
     r.finish(next, CallOutcome::Processed, 1_520);
-    // The outage's probe finally answers after 2 s: it does not count as a sample.
+    // The outage's probe finally answers: it does not count as a sample.
     r.finish(slow_probe, CallOutcome::Processed, 2_100);
     assert!(r.expected_latency_ms(Processor::Default, 2_100) < 100.0);
 }
@@ -213,6 +250,7 @@ fn calls_from_the_outage_do_not_make_a_recovered_processor_look_slow() {
 #[test]
 fn finish_reports_changes_of_health_only() {
     let mut r = routing();
+    r.apply_health(Processor::Fallback, health(true, 0), 0);
     let t = r.choose(0, 0).unwrap();
     assert_eq!(r.finish(t, CallOutcome::NotProcessed, 5), Some(true));
     let t = r.choose_pinned(Processor::Default, 600).unwrap();
@@ -244,12 +282,13 @@ fn a_health_report_older_than_our_own_answered_call_is_ignored() {
 #[test]
 fn a_recovery_answered_after_the_outage_delay_does_not_look_slow() {
     let mut r = routing();
-    r.apply_health(Processor::Default, health(true, 2_000), 0);
-    // A probe sent during the outage waits out its 2 s delay, then succeeds.
+    r.apply_health(Processor::Default, health(true, 1_000), 0);
+    r.apply_health(Processor::Fallback, health(true, 0), 0);
+    // A probe sent during the outage waits out its 1 s delay, then succeeds.
     let probe = r.choose_pinned(Processor::Default, 1_000).unwrap();
-    assert_eq!(r.finish(probe, CallOutcome::Processed, 3_000), Some(false));
+    assert_eq!(r.finish(probe, CallOutcome::Processed, 2_000), Some(false));
     assert_eq!(
-        r.choose(3_010, 3_010).unwrap().processor,
+        r.choose(2_010, 2_010).unwrap().processor,
         Processor::Default
     );
 }
