@@ -40,7 +40,7 @@ pub struct RoutingConfig {
     pub probe_interval: Duration,
     /// How long a processor that answered 401/403/404 is left alone.
     pub misconfigured_pause: Duration,
-    /// How long a payment may wait for a failing cheaper processor once a dearer one could
+    /// How long a payment may wait for an unusable cheaper processor once a dearer one could
     /// take it (see `domain::settlement` for the default's rule). Holding costs nothing but
     /// latency, while a recovery (often of both processors at once) would otherwise send the
     /// whole backlog to whichever answered first.
@@ -83,6 +83,10 @@ impl Routing {
         self.lanes[p.index()].failing
     }
 
+    fn is_misconfigured(&self, p: Processor, now: Millis) -> bool {
+        now < self.lanes[p.index()].misconfigured_until
+    }
+
     /// Not paused by a `Retry-After` or a misconfiguration.
     fn is_available(&self, p: Processor, now: Millis) -> bool {
         let lane = &self.lanes[p.index()];
@@ -97,25 +101,22 @@ impl Routing {
         self.is_available(p, now) && !self.is_full(p)
     }
 
-    /// Processors in order of preference for a payment free to go anywhere.
-    fn preference(&self, now: Millis) -> [Processor; 2] {
-        let mut order = Processor::ALL;
-        order.sort_by_key(|&p| {
-            (
-                self.is_failing(p),
-                !self.is_fast(p, now),
-                self.config.fees[p.index()],
-            )
-        });
-        order
+    /// Usable: not failing, not paused, and expected to answer well within the audit slack. A
+    /// payment sent to a slower processor may be stored there with a `requestedAt` that an
+    /// audit already covers while we have not booked it yet: the 35 % fine.
+    pub(super) fn is_usable(&self, p: Processor, now: Millis) -> bool {
+        !self.is_failing(p) && self.is_available(p, now) && self.is_fast(p, now)
     }
 
     /// Picks a processor for a payment that may go anywhere and reserves a call slot, or
-    /// `None` when the payment should wait (all failing and not due a probe, or all full).
+    /// `None` when the payment should wait.
     ///
-    /// A failing processor that would be preferred over the best working one gets one probe
-    /// call per probe interval: that is how its recovery is noticed between health polls.
-    /// `waiting_since` is when this payment started looking for a route.
+    /// Payments go only to usable processors, the cheaper first; to the dearer one when the
+    /// cheaper is unusable and the payment has waited the settlement delay, or when the cheaper
+    /// is full and cannot carry the arrival rate. While no processor is usable, a failing one
+    /// whose delay is short gets one probe per interval; a slow one gets nothing, and its
+    /// recovery is learnt from the health reports. `waiting_since` is when this payment
+    /// started looking for a route.
     pub fn choose(&mut self, now: Millis, waiting_since: Millis) -> Option<Ticket> {
         let ticket = self.choose_unpaced(now, waiting_since)?;
         self.paced(ticket, now)
@@ -123,8 +124,8 @@ impl Routing {
 
     fn choose_unpaced(&mut self, now: Millis, waiting_since: Millis) -> Option<Ticket> {
         let mut best = None;
-        for p in self.preference(now) {
-            if self.is_failing(p) {
+        for p in self.preference_by_fee() {
+            if !self.is_usable(p, now) {
                 continue;
             }
             if self.has_room(p, now) {
@@ -133,25 +134,30 @@ impl Routing {
             }
             // Full but fast enough for the arrival rate: a slot frees soon, and waiting for it
             // costs less than the other's fee.
-            if self.is_available(p, now) && self.is_fast(p, now) && self.can_carry(p, now) {
-                break;
+            if self.can_carry(p, now) {
+                return None;
             }
+        }
+        if let Some(b) = best {
+            let cheaper_unusable = Processor::ALL.into_iter().any(|p| {
+                self.config.fees[p.index()] < self.config.fees[b.index()]
+                    && !self.is_usable(p, now)
+                    && !self.is_misconfigured(p, now)
+            });
+            if cheaper_unusable && self.holds_for_cheaper(b, waiting_since, now) {
+                return None;
+            }
+            return Some(self.reserve(b, now));
+        }
+        if Processor::ALL.into_iter().any(|p| self.is_usable(p, now)) {
+            return None;
         }
         for p in self.preference_by_fee() {
-            let cheaper_than_best =
-                best.is_none_or(|b| self.config.fees[p.index()] < self.config.fees[b.index()]);
-            if self.is_failing(p) && cheaper_than_best {
-                if self.may_call(p, now) {
-                    return Some(self.reserve(p, now));
-                }
-                if let Some(b) = best
-                    && self.holds_for_cheaper(b, waiting_since, now)
-                {
-                    return None;
-                }
+            if self.may_probe(p, now) {
+                return Some(self.reserve(p, now));
             }
         }
-        best.map(|p| self.reserve(p, now))
+        None
     }
 
     fn preference_by_fee(&self) -> [Processor; 2] {
@@ -162,8 +168,15 @@ impl Routing {
 
     /// Reserves a slot on `p` for a payment pinned to it (an unresolved earlier call), or
     /// `None` when it should wait.
+    ///
+    /// Like any call, it goes only to a usable processor, or as a probe while none is usable.
     pub fn choose_pinned(&mut self, p: Processor, now: Millis) -> Option<Ticket> {
-        let ticket = self.may_call(p, now).then(|| self.reserve(p, now))?;
+        let callable = if self.is_usable(p, now) {
+            self.has_room(p, now)
+        } else {
+            !Processor::ALL.into_iter().any(|q| self.is_usable(q, now)) && self.may_probe(p, now)
+        };
+        let ticket = callable.then(|| self.reserve(p, now))?;
         self.paced(ticket, now)
     }
 
