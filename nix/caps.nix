@@ -27,8 +27,16 @@ let
     then throw "caps.json: ${name}.memory_mib must be positive"
     else "${toString mib}M";
 
+  # CPUWeight (1..10000, systemd's default 100): the share under contention, so the request
+  # path runs first when background work competes for the CPUs.
+  cpuWeight = name: w:
+    if !(isInt w) || w < 1 || w > 10000
+    then throw "caps.json: ${name}.cpu_weight = ${toString w} is not in 1..10000"
+    else toString w;
+
   unitCaps = name: c: {
     CPUQuota = cpuQuota name c.cpu_millicores;
+    CPUWeight = cpuWeight name (c.cpu_weight or 100);
     MemoryMax = memoryMax name c.memory_mib;
     # No swap: a capped service that swaps is slower than one that is killed and restarted.
     MemorySwapMax = "0";
@@ -54,7 +62,9 @@ let
     let c = caps.services.${name}; in
     when (!(isPositive (c.cpu_millicores or null) && isPositive (c.memory_mib or null))) "not_positive:${name}"
     ++ when (isInt (c.cpu_millicores or null) && c.cpu_millicores / 10 * 10 != c.cpu_millicores)
-      "cpu_not_multiple_of_10:${name}";
+      "cpu_not_multiple_of_10:${name}"
+    ++ when (!(isPositive (c.cpu_weight or 100) && (c.cpu_weight or 100) <= 10000))
+      "cpu_weight_out_of_range:${name}";
   redisMax = caps.services.redis.maxmemory_mib or 0;
 
   violations =
@@ -73,7 +83,7 @@ in
 
   names = attrNames caps.services;
 
-  # Per service: { CPUQuota; MemoryMax; MemorySwapMax; } for `serviceConfig`.
+  # Per service: { CPUQuota; CPUWeight; MemoryMax; MemorySwapMax; } for `serviceConfig`.
   units = mapAttrs unitCaps caps.services;
 
   # The slice every service of the stack runs in: the whole budget, as one group cap.

@@ -11,7 +11,8 @@ booleans) that `parse` below reads back, so the rules are checked on the file it
 not on the generator's data.
 
 Rules (the contest's, ../shared/spec/rinha-2025.md, and ours):
-  * every service has deploy.resources.limits {cpus, memory} equal to its caps entry;
+  * every service has deploy.resources.limits {cpus, memory} equal to its caps entry, and
+    cpu_shares equal to its cpu_weight on compose's scale (weight × 1024 / 100);
   * every service's limits, the one-shot migrate included, sum to <= the budget (1.5 CPU,
     350 MB), and nix/caps.json passes the budget rule of tests/stack/caps.py;
   * nginx publishes 9999, nothing else publishes a port;
@@ -160,6 +161,9 @@ def generate(caps: dict, images: dict) -> dict:
         "restart": "unless-stopped",
         "deploy": limits(services_caps["nginx"]),
     }
+    for name, svc in services.items():
+        # The weight under contention (compose's cpu_shares, 1024 = default), beside the cap.
+        svc["cpu_shares"] = caps_rule.cpu_shares(services_caps[name].get("cpu_weight", caps_rule.DEFAULT_CPU_WEIGHT))
     return {
         "services": services,
         "networks": {
@@ -307,6 +311,9 @@ def rule_check(doc: dict, caps: dict) -> list[tuple[bool, str]]:
             f"{name}: limits {lim['cpus']} CPU / {lim['memory']} match the caps "
             f"({cap['cpu_millicores']}m / {cap['memory_mib']} MiB)",
         )
+        want_shares = caps_rule.cpu_shares(cap.get("cpu_weight", caps_rule.DEFAULT_CPU_WEIGHT))
+        rule(svc.get("cpu_shares") == want_shares,
+             f"{name}: cpu_shares {svc.get('cpu_shares')} is its caps entry's weight ({want_shares})")
         rule(not svc.get("privileged"), f"{name}: not privileged")
         for key in ("network_mode", "pid", "ipc"):
             rule(svc.get(key) != "host" and key not in svc, f"{name}: no {key}")

@@ -80,6 +80,7 @@ def variants(doc: dict) -> dict[str, dict]:
         "no migrate entry": change(lambda d: d[s].pop("migrate")),
         "redis maxmemory = its cap": change(lambda d: d[s]["redis"].update(maxmemory_mib=d[s]["redis"]["memory_mib"])),
         "nginx memory 0": change(lambda d: d[s]["nginx"].update(memory_mib=0)),
+        "worker cpu_weight 0": change(lambda d: d[s]["worker"].update(cpu_weight=0)),
     }
 
 
@@ -123,7 +124,7 @@ def check_module(doc: dict, settings: dict) -> None:
             continue
         name = names.get(unit, unit.removeprefix("rinha-"))
         entry = doc["services"].get(name)
-        got = {k: cfg.get(k) for k in ("CPUQuota", "MemoryMax", "MemorySwapMax")}
+        got = {k: cfg.get(k) for k in ("CPUQuota", "CPUWeight", "MemoryMax", "MemorySwapMax")}
         report(entry is not None and got == reference.systemd_values(entry),
                f"module.nix: {unit} has the caps of entry '{name}' ({got})")
     report({"rinha-migrate", "rinha-worker", "rinha-api1", "rinha-api2", "nginx", "postgresql", "redis-rinha"}
@@ -142,8 +143,9 @@ def check_compose(doc: dict) -> None:
     for name, svc in generated.items():
         got = svc["deploy"]["resources"]["limits"]
         entry = doc["services"].get(name)
-        report(entry is not None and got == reference.compose_limits(entry),
-               f"compose.py: {name} limits {got} are its caps entry's")
+        report(entry is not None and got == reference.compose_limits(entry)
+               and svc.get("cpu_shares") == reference.cpu_shares(entry.get("cpu_weight", reference.DEFAULT_CPU_WEIGHT)),
+               f"compose.py: {name} limits {got}, cpu_shares {svc.get('cpu_shares')} are its caps entry's")
 
 
 def check_native(doc: dict, settings: dict) -> None:

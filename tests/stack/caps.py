@@ -22,6 +22,13 @@ CONTEST = {"cpu_millicores": 1500, "memory_mib": 350}
 REQUIRED = ("nginx", "api1", "api2", "worker", "redis", "postgres", "migrate")
 
 
+DEFAULT_CPU_WEIGHT = 100
+
+
+def cpu_shares(weight: int) -> int:
+    return weight * 1024 // 100
+
+
 @dataclass(frozen=True)
 class Cap:
     """One service's limits: CPU in millicores (1000 = one core) and memory in MiB."""
@@ -29,6 +36,14 @@ class Cap:
     cpu_millicores: int
     memory_mib: int
     extra: dict
+    # systemd's CPUWeight scale (1..10000, 100 = the default): the share a service gets when CPUs are
+    # contended, as opposed to its cap, which binds even when they are idle.
+    cpu_weight: int = DEFAULT_CPU_WEIGHT
+
+    @property
+    def cpu_shares(self) -> int:
+        """The weight on cgroup v1's and compose's scale (1024 = the default)."""
+        return cpu_shares(self.cpu_weight)
 
     @property
     def memory_bytes(self) -> int:
@@ -43,7 +58,7 @@ def violations(doc: dict) -> list[str]:
     """The budget rule: codes for everything caps.json breaks, sorted ([] when it is fine).
 
     Every entry has positive integer cpu_millicores/memory_mib, CPU in whole percent of a core (what
-    systemd's CPUQuota can express); every entry summed, the oneshot migrate included (as a judge adding
+    systemd's CPUQuota can express), and a cpu_weight (if any) that systemd's CPUWeight accepts (1..10000); every entry summed, the oneshot migrate included (as a judge adding
     up the compose limits would), stays within the budget; the budget within the contest's limits; Redis'
     maxmemory below its memory cap (AOF rewrites and client buffers need the rest).
     """
@@ -55,6 +70,9 @@ def violations(doc: dict) -> list[str]:
             out.append(f"not_positive:{name}")
         if isinstance(cpu, int) and cpu % 10:
             out.append(f"cpu_not_multiple_of_10:{name}")
+        weight = c.get("cpu_weight", DEFAULT_CPU_WEIGHT)
+        if not (_positive(weight) and weight <= 10000):
+            out.append(f"cpu_weight_out_of_range:{name}")
     out += [f"missing:{name}" for name in REQUIRED if name not in services]
     total = totals(doc)
     if total["cpu_millicores"] > budget.get("cpu_millicores", 0):
@@ -76,8 +94,9 @@ def totals(doc: dict) -> dict:
 
 
 def systemd_values(cap: dict) -> dict:
-    """A caps entry as systemd's CPUQuota (percent of one CPU) / MemoryMax (base-1024 M) / no swap."""
-    return {"CPUQuota": f"{cap['cpu_millicores'] // 10}%", "MemoryMax": f"{cap['memory_mib']}M", "MemorySwapMax": "0"}
+    """A caps entry as systemd's CPUQuota (percent of one CPU) / MemoryMax (base-1024 M) / no swap / CPUWeight."""
+    return {"CPUQuota": f"{cap['cpu_millicores'] // 10}%", "MemoryMax": f"{cap['memory_mib']}M", "MemorySwapMax": "0",
+            "CPUWeight": str(cap.get("cpu_weight", DEFAULT_CPU_WEIGHT))}
 
 
 def compose_limits(cap: dict) -> dict:
@@ -105,6 +124,7 @@ def load(path: Path = CAPS_FILE) -> dict[str, Cap]:
                          f"budget {doc.get('budget')})")
     caps = {}
     for name, spec in doc["services"].items():
-        extra = {k: v for k, v in spec.items() if k not in ("cpu_millicores", "memory_mib")}
-        caps[name] = Cap(int(spec["cpu_millicores"]), int(spec["memory_mib"]), extra)
+        extra = {k: v for k, v in spec.items() if k not in ("cpu_millicores", "memory_mib", "cpu_weight")}
+        caps[name] = Cap(int(spec["cpu_millicores"]), int(spec["memory_mib"]), extra,
+                         int(spec.get("cpu_weight", DEFAULT_CPU_WEIGHT)))
     return caps

@@ -9,7 +9,7 @@ Layouts:
   supervisor is started by `systemd-run --scope -p Delegate=yes`, so <base> is that delegated scope
   (the supervisor moves itself into `<base>/supervisor`, since v2 forbids processes in inner nodes);
   elsewhere <base> is /sys/fs/cgroup/rinha.
-- v1: `/sys/fs/cgroup/{cpu,cpuacct,memory}/rinha/<service>` with cfs_quota_us / limit_in_bytes.
+- v1: `/sys/fs/cgroup/{cpu,cpuacct,memory}/rinha/<service>` with cfs_quota_us / limit_in_bytes, and cpu.shares from the entry's cpu_weight.
 
 The state file records every directory, so `down` can empty and remove them even when the supervisor
 that made them is gone. Functions that act on recorded dirs are plain functions for that reason.
@@ -88,6 +88,7 @@ class V1(Backend):
             if (d / "cpu.cfs_quota_us").exists():
                 _write(d / "cpu.cfs_period_us", str(PERIOD_US))
                 _write(d / "cpu.cfs_quota_us", str(cap.cpu_millicores * PERIOD_US // 1000))
+                _write(d / "cpu.shares", str(cap.cpu_shares))
             if (d / "memory.limit_in_bytes").exists():
                 _write(d / "memory.limit_in_bytes", str(cap.memory_bytes))
                 if (d / "memory.memsw.limit_in_bytes").exists():  # no escape into swap either
@@ -133,6 +134,7 @@ class V2(Backend):
             raise CapError(f"cannot create {d}: {exc}") from exc
         if cap is not None:
             _write(d / "cpu.max", f"{cap.cpu_millicores * PERIOD_US // 1000} {PERIOD_US}")
+            _write(d / "cpu.weight", str(cap.cpu_weight))
             _write(d / "memory.max", str(cap.memory_bytes))
             if (d / "memory.swap.max").exists():
                 _write(d / "memory.swap.max", "0")
