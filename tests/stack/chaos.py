@@ -349,9 +349,17 @@ def slow_processors(f: Fault) -> None:
 
 
 def kill_worker_mid_drain(f: Fault) -> None:
-    f.kill("worker2")
-    for which in ("default", "fallback"):
-        set_delay(which, 0)
+    """worker2 stays dead (its supervisor paused) until the survivor must have reclaimed its entries."""
+    supervisor = control.supervisor_pid(f.run_dir)
+    os.kill(supervisor, signal.SIGSTOP)
+    try:
+        f.kill("worker2")
+        for which in ("default", "fallback"):
+            set_delay(which, 0)
+        say(f"  worker2 stays dead for {RECLAIM_IDLE_S + 5:.0f} s (reclaim_idle {RECLAIM_IDLE_S:.0f} s)")
+        time.sleep(RECLAIM_IDLE_S + 5)
+    finally:
+        os.kill(supervisor, signal.SIGCONT)
 
 
 @dataclass

@@ -27,7 +27,7 @@ RUNNER_KEYS = {
     "RINHA_NGINX_BIN", "RINHA_UNCAPPED", "RINHA_CGROUP_NAME",
 }
 # The wiring between our own processes; set by the runner, so a caller's value is overridden.
-WIRING_KEYS = {"RINHA_LISTEN", "RINHA_WORKER_LISTEN", "RINHA_REDIS_URL", "RINHA_POSTGRES_URL"}
+WIRING_KEYS = {"RINHA_LISTEN", "RINHA_WORKER_LISTEN", "RINHA_WORKER_NAME", "RINHA_REDIS_URL", "RINHA_POSTGRES_URL"}
 
 PG_ROLE = "rinha"  # the database role and database name (initdb -U), independent of the OS account
 PG_DB = "rinha"
@@ -197,7 +197,10 @@ def phases(opts: Options) -> list[list[Service]]:
         name = "worker" if n == 1 else f"worker{n}"
         sock = f"{rd}/{name}.sock"
         workers.append(Service(name=name, group="worker", cap="worker", argv=[rinha, "worker"],
-                               env=env | {"RINHA_WORKER_LISTEN": f"unix:{sock}"}, sockets=[sock],
+                               # A fixed consumer name, as compose and the NixOS module give it: a
+                               # restarted worker resumes its own pending entries first.
+                               env=env | {"RINHA_WORKER_LISTEN": f"unix:{sock}", "RINHA_WORKER_NAME": name},
+                               sockets=[sock],
                                ready=lambda s=sock: probe.http_ok(f"unix:{s}", "/healthz")))
     out.append(workers)
     apis = []
