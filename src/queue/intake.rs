@@ -1,0 +1,127 @@
+//! The intake side: enqueue (dedupe, deadline and append in one script) and the lookups of
+//! what was accepted.
+
+use redis::{Script, Value};
+
+use super::{DedupeWindow, Queue, QueueError, classify, keys};
+use crate::domain::{CorrelationId, Millis, PaymentRequest};
+
+/// What the enqueue script decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnqueueOutcome {
+    /// Newly accepted and appended to the stream.
+    Accepted,
+    /// The same id with the same amount was accepted before; nothing was appended.
+    Replayed,
+    /// The same id was accepted before with another amount.
+    Conflict,
+    /// The deadline passed before Redis could take it; nothing was appended.
+    TooLate,
+}
+
+/// Where an id stands in the dedupe window; see [`Queue::find`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Accepted with this amount (cents).
+    Accepted(i64),
+    /// Not there, and no enqueue of it can succeed any more (its deadline passed in Redis).
+    Absent,
+    /// Not there yet; an enqueue of it may still be on its way.
+    NotYet,
+}
+
+fn script(cell: &'static std::sync::OnceLock<Script>, code: &'static str) -> &'static Script {
+    cell.get_or_init(|| Script::new(code))
+}
+
+fn enqueue_script() -> &'static Script {
+    static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
+    script(&SCRIPT, include_str!("enqueue.lua"))
+}
+
+pub(super) fn accepted_script() -> &'static Script {
+    static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
+    script(&SCRIPT, include_str!("accepted.lua"))
+}
+
+impl Queue {
+    /// Dedupes and enqueues in one round trip. `deadline` is the latest Redis time (ms) at
+    /// which the payment may still be accepted; 0 disables the check.
+    pub async fn enqueue(
+        &self,
+        payment: &PaymentRequest,
+        deadline: Millis,
+    ) -> Result<EnqueueOutcome, QueueError> {
+        let mut conn = self.conn.clone();
+        let code: i64 = enqueue_script()
+            .key(keys::PAYMENTS)
+            .arg(payment.correlation_id.as_str())
+            .arg(payment.amount.cents())
+            .arg(deadline)
+            .arg(keys::ACCEPTED_BUCKET_PREFIX)
+            .arg(self.dedupe.bucket_ms)
+            .arg(DedupeWindow::SPANS)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        match code {
+            1 => Ok(EnqueueOutcome::Accepted),
+            0 => Ok(EnqueueOutcome::Replayed),
+            -1 => Ok(EnqueueOutcome::Conflict),
+            -2 => Ok(EnqueueOutcome::TooLate),
+            other => Err(QueueError::Protocol(format!("enqueue returned {other}"))),
+        }
+    }
+
+    /// The amount a payment was accepted with, while its id is inside the dedupe window.
+    pub async fn accepted_cents(&self, id: &CorrelationId) -> Result<Option<i64>, QueueError> {
+        Ok(match self.find(id, 0).await? {
+            Found::Accepted(cents) => Some(cents),
+            Found::Absent | Found::NotYet => None,
+        })
+    }
+
+    /// Looks an id up in the dedupe window over the second connection, so that it is answered
+    /// even while the main one waits for a script Redis holds: [`Found::Absent`] is conclusive
+    /// only once Redis's clock has passed `deadline`, the last moment the enqueue script may
+    /// still accept the payment.
+    pub async fn find(&self, id: &CorrelationId, deadline: Millis) -> Result<Found, QueueError> {
+        let mut conn = self.lookups.clone();
+        let reply: Value = accepted_script()
+            .arg(id.as_str())
+            .arg(keys::ACCEPTED_BUCKET_PREFIX)
+            .arg(self.dedupe.bucket_ms)
+            .arg(DedupeWindow::SPANS)
+            .arg(deadline)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        match reply {
+            Value::BulkString(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .map(Found::Accepted)
+                .ok_or_else(|| QueueError::Protocol("accepted cents are not a number".into())),
+            Value::Int(0) => Ok(Found::Absent),
+            Value::Int(-1) => Ok(Found::NotYet),
+            other => Err(QueueError::Protocol(format!("lookup returned {other:?}"))),
+        }
+    }
+
+    /// What the queue knows of one payment: (accepted cents while inside the dedupe window,
+    /// attempt record, dead-letter reason).
+    pub async fn lookup(
+        &self,
+        id: &CorrelationId,
+    ) -> Result<(Option<i64>, Option<String>, Option<String>), QueueError> {
+        let accepted = self.accepted_cents(id).await?;
+        let mut conn = self.conn.clone();
+        let (attempt, dead): (Option<String>, Option<String>) = redis::pipe()
+            .hget(keys::ATTEMPTS, id.as_str())
+            .hget(keys::DEAD_IDS, id.as_str())
+            .query_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        Ok((accepted, attempt, dead))
+    }
+}
