@@ -216,3 +216,34 @@ async fn refreshing_does_not_take_back_an_entry_another_worker_reclaimed() {
         "b keeps it: a taking it back would give it two holders"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_record_is_written_only_while_the_writer_still_holds_the_entry() {
+    let stack = stack().without_app().spawn().await;
+    let queue = queue(&stack).await;
+    append(&stack, 1).await;
+    let held = deliver(&stack, "a", 1).await;
+    let id = rinha::domain::CorrelationId::parse(&new_id()).unwrap();
+    assert!(
+        queue
+            .set_attempt_if_held("a", &held[0], &id, "before")
+            .await
+            .expect("write")
+    );
+    let min_idle = Duration::from_millis(300);
+    tokio::time::sleep(min_idle + Duration::from_millis(200)).await;
+    assert_eq!(queue.reclaim("b", min_idle, 10).await.unwrap().len(), 1);
+
+    // a's task, still running after the outage, is about to call a processor again.
+    let written = queue
+        .set_attempt_if_held("a", &held[0], &id, "after")
+        .await
+        .expect("write");
+
+    assert!(!written, "a no longer holds it, so it may not call again");
+    assert_eq!(
+        queue.attempt(&id).await.unwrap().as_deref(),
+        Some("before"),
+        "b reads what a wrote before the takeover"
+    );
+}
