@@ -35,6 +35,7 @@ pub struct Metrics {
     inflight: [AtomicU64; 2],
     bookings: [AtomicU64; 2],
     dead_letters: AtomicU64,
+    malformed_entries: AtomicU64,
     enqueue_resolved: [AtomicU64; RESOLVED.len()],
     enqueue_unknown: AtomicU64,
 }
@@ -85,6 +86,11 @@ impl Metrics {
 
     pub fn dead_lettered(&self) {
         self.dead_letters.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Stream entries that were no payment (dead-lettered as read).
+    pub fn malformed_entries(&self, n: u64) {
+        self.malformed_entries.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Prometheus text exposition; `queue` adds (stream length, pending, dead letters) when known.
@@ -146,6 +152,12 @@ impl Metrics {
         }
         out.push_str("# TYPE rinha_dead_letters_total counter\n");
         let _ = writeln!(out, "rinha_dead_letters_total {}", get(&self.dead_letters));
+        out.push_str("# TYPE rinha_malformed_entries_total counter\n");
+        let _ = writeln!(
+            out,
+            "rinha_malformed_entries_total {}",
+            get(&self.malformed_entries)
+        );
         out.push_str("# TYPE rinha_enqueue_outcome_resolved_total counter\n");
         for (i, r) in RESOLVED.iter().enumerate() {
             let _ = writeln!(

@@ -30,7 +30,10 @@ pub enum Found {
     NotYet,
 }
 
-fn script(cell: &'static std::sync::OnceLock<Script>, code: &'static str) -> &'static Script {
+pub(super) fn script(
+    cell: &'static std::sync::OnceLock<Script>,
+    code: &'static str,
+) -> &'static Script {
     cell.get_or_init(|| Script::new(code))
 }
 

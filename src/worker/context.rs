@@ -1,6 +1,6 @@
 //! What the worker's tasks share: settings, stores, processor clients and the routing state.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,8 +29,9 @@ pub struct WorkerContext {
     pub writer: BookingWriter,
     pub clients: [ProcessorClient; 2],
     pub routing: RoutingHandle,
-    /// Stream entries this worker holds, refreshed so that nobody reclaims them.
-    pub(super) held: Mutex<HashSet<String>>,
+    /// The stream entries this worker holds, by payment, refreshed so that nobody reclaims
+    /// them; an attempt record is written only while its entry is held here and in Redis.
+    pub(super) held: Mutex<HashMap<CorrelationId, String>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -60,7 +61,7 @@ impl WorkerContext {
             writer,
             clients,
             routing: RoutingHandle::new(routing),
-            held: Mutex::new(HashSet::new()),
+            held: Mutex::new(HashMap::new()),
             metrics,
         })
     }
@@ -76,10 +77,20 @@ impl PaymentStore for WorkerContext {
     }
 
     async fn set_attempt(&self, id: &CorrelationId, record: &str) -> Result<(), StoreError> {
-        self.queue
-            .set_attempt(id, record)
+        let entry_id = self.held.lock().unwrap().get(id).cloned();
+        let Some(entry_id) = entry_id else {
+            return Err(StoreError::not_held());
+        };
+        let written = self
+            .queue
+            .set_attempt_if_held(&self.settings.worker_name, &entry_id, id, record)
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        if written {
+            Ok(())
+        } else {
+            Err(StoreError::not_held())
+        }
     }
 
     async fn dead_letter(&self, entry: &QueuedPayment, reason: &str) -> Result<(), StoreError> {

@@ -42,9 +42,12 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
         tokio::spawn(refresh_loop(ctx.clone(), shutdown.clone())),
     ];
 
-    // Our own unacknowledged entries from an earlier life under the same name come first.
-    let mut resume = true;
+    // Our own unacknowledged entries from an earlier life under the same name come first, all
+    // of them, page by page (reclaiming never hands a worker its own entries): `resume_after`
+    // is the last entry id resumed, `None` once they are all running.
+    let mut resume_after = Some("0".to_owned());
     let mut last_reclaim = now_millis();
+    let mut malformed_seen = 0;
     while !shutdown.is_triggered() {
         let free = slots.available_permits();
         if free == 0 {
@@ -55,9 +58,15 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
             continue;
         }
         let batch = free.min(256);
-        let read = if resume {
-            resume = false;
-            reader.read_own_pending(&consumer, batch).await
+        let read = if let Some(after) = &resume_after {
+            let read = reader.read_own_pending(&consumer, batch, after).await;
+            match &read {
+                // A page of malformed entries only (dead-lettered as read) is no end.
+                Ok(entries) if entries.is_empty() && reader.malformed_total() > malformed_seen => {}
+                Ok(entries) => resume_after = entries.last().map(|e| e.entry_id.clone()),
+                Err(_) => {}
+            }
+            read
         } else if now_millis() - last_reclaim > (ctx.settings.reclaim_idle.as_millis() / 4) as i64 {
             last_reclaim = now_millis();
             reader
@@ -69,6 +78,9 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
                 read = reader.read_new(&consumer, batch, Duration::from_millis(500)) => read,
             }
         };
+        let malformed = reader.malformed_total();
+        ctx.metrics.malformed_entries(malformed - malformed_seen);
+        malformed_seen = malformed;
         let entries = match read {
             Ok(entries) => entries,
             Err(err) => {
@@ -98,11 +110,14 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            ctx.held.lock().unwrap().insert(entry.entry_id.clone());
+            ctx.held
+                .lock()
+                .unwrap()
+                .insert(entry.correlation_id, entry.entry_id.clone());
             let ctx = ctx.clone();
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
-                let entry_id = entry.entry_id.clone();
+                let id = entry.correlation_id;
                 let step_ctx = payment::StepContext {
                     world: &*ctx,
                     routing: &ctx.routing,
@@ -110,7 +125,7 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
                     unknown_grace: ctx.settings.unknown_grace,
                 };
                 payment::process(&step_ctx, entry, shutdown).await;
-                ctx.held.lock().unwrap().remove(&entry_id);
+                ctx.held.lock().unwrap().remove(&id);
                 drop(permit);
             });
         }

@@ -7,8 +7,8 @@ books unchanged for STABLE_S) → the truth → `down`.
 The truth is the processors', per payment: every id we sent (except those refused with a 4xx) is looked
 up with `GET /payments/{id}` at both emulators.
 - lost: answered 202 and stored at neither processor;
-- AOF window: the same, for a payment whose 202 came after the point the AOF was cut back to (the
-  `redis-aof-cut` plan only: AOF `everysec` may lose what was acknowledged in the last second before a
+- AOF window: the same, for a payment whose 202 came between the point the AOF was cut back to and
+  Redis's death (the `redis-aof-cut` plan only: AOF `everysec` may lose what was acknowledged in the last second before a
   host crash; those payments are counted here, not as lost);
 - double: stored at both processors (charged twice), whatever its POST got back;
 - mismatches: per processor, |our all-time summary − the emulator's admin summary| in payments (and 1
@@ -312,7 +312,7 @@ def redis_aof_cut(f: Fault) -> None:
         t_cut, size = watch.size_at(t_kill - AOF_CUT_S)
         full = watch.path.stat().st_size
         os.truncate(watch.path, size)
-        f.notes.update(aof_cut_at=t_cut, aof_file=watch.path.name, aof_bytes_cut=full - size)
+        f.notes.update(aof_window=(t_cut, t_kill), aof_file=watch.path.name, aof_bytes_cut=full - size)
         say(f"  cut {full - size:,} bytes off {watch.path.name} (back to {t_kill - t_cut:.2f} s before the kill)")
     finally:
         os.kill(supervisor, signal.SIGCONT)
@@ -425,11 +425,11 @@ def run_plan(plan: Plan, rate: int, out: Path) -> dict:
         restarts = {n: s.get("restarts") for n, s in state.get("services", {}).items()
                     if s.get("restarts") != restarts_before.get(n)}
         checked = [s.cid for s in load.sent if not 400 <= s.status < 500]
-        doc |= judge(load.sent, stored_ids(checked), fault.notes.get("aof_cut_at"), soak.our_summary(),
+        doc |= judge(load.sent, stored_ids(checked), fault.notes.get("aof_window"), soak.our_summary(),
                      soak.stored_summary())
         doc["skipped_slots"] = load.skipped
         doc |= {"drain_s": round(drain_s, 1), "restarts": restarts, "error": error,
-                "notes": {k: v for k, v in fault.notes.items() if not k.startswith("aof_cut_at")}}
+                "notes": {k: v for k, v in fault.notes.items() if k != "aof_window"}}
         if error:
             doc["verdict"] = "ERROR"
     finally:
@@ -440,30 +440,35 @@ def run_plan(plan: Plan, rate: int, out: Path) -> dict:
     return doc
 
 
-def judge(sent: list[Sent], at: dict[str, set[str]], cut: float | None, ours: dict | None,
+def judge(sent: list[Sent], at: dict[str, set[str]], window: tuple[float, float] | None, ours: dict | None,
           stored: dict | None) -> dict:
-    """The counts of one plan from what was sent, the ids each processor stored, the AOF cut's time (the
-    aof plan) and both summaries ({processor: (payments, cents)})."""
+    """The counts of one plan from what was sent, the ids each processor stored, the AOF window (the aof
+    plan: from the moment the file was cut back to, to Redis's death) and both summaries
+    ({processor: (payments, cents)})."""
+
+    def in_window(s: Sent) -> bool:
+        return window is not None and window[0] <= s.answered <= window[1]
+
     accepted = [s for s in sent if s.status == 202]
     anywhere = at["default"] | at["fallback"]
     double = at["default"] & at["fallback"]
     missing = [s for s in accepted if s.cid not in anywhere]
-    in_window = [s for s in missing if cut is not None and s.answered >= cut]
+    lost_in_window = [s for s in missing if in_window(s)]
     mismatches = None
     if ours and stored:
         mismatches = 0
         for p in ("default", "fallback"):
             diff = abs(ours[p][0] - stored[p][0])
             mismatches += diff or int(ours[p][1] != stored[p][1])
-    lost = len(missing) - len(in_window)
+    lost = len(missing) - len(lost_in_window)
     ok = lost == 0 and not double and mismatches == 0
     return {
         "sent": len(sent), "accepted": len(accepted), "no_answer": sum(1 for s in sent if s.status == 0),
         "failed_5xx": sum(1 for s in sent if s.status >= 500),
-        "refused_4xx": sum(1 for s in sent if 400 <= s.status < 500), "lost": lost, "aof_window": len(in_window),
-        "aof_window_accepted": sum(1 for s in accepted if cut is not None and s.answered >= cut),
+        "refused_4xx": sum(1 for s in sent if 400 <= s.status < 500), "lost": lost, "aof_window": len(lost_in_window),
+        "aof_window_accepted": sum(1 for s in accepted if in_window(s)),
         "double": len(double), "mismatches": mismatches, "ours": ours, "stored": stored,
-        "lost_ids": [s.cid for s in missing if not (cut is not None and s.answered >= cut)][:20], "double_ids": sorted(double)[:20],
+        "lost_ids": [s.cid for s in missing if not in_window(s)][:20], "double_ids": sorted(double)[:20],
         "verdict": "PASS" if ok else "FAIL",
     }
 

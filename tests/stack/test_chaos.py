@@ -24,10 +24,16 @@ class JudgeTest(unittest.TestCase):
     def test_missing_after_the_cut_is_the_aof_window_and_before_it_is_lost(self):
         at = {"default": {"b"}, "fallback": {"f"}}
         books = {"default": (1, 1990), "fallback": (1, 1990)}
-        doc = judge(self.sent(), at, 8.0, books, books)
+        doc = judge(self.sent(), at, (8.0, 9.2), books, books)
         self.assertEqual((doc["lost"], doc["aof_window"], doc["aof_window_accepted"]), (1, 1, 1))
         self.assertEqual(doc["lost_ids"], ["a"])
         self.assertEqual(doc["verdict"], "FAIL")
+
+    def test_missing_after_the_window_is_lost(self):
+        at = {"default": {"a", "b", "f"}, "fallback": set()}
+        books = {"default": (3, 5970), "fallback": (0, 0)}
+        doc = judge(self.sent(), at, (4.0, 6.0), books, books)
+        self.assertEqual((doc["lost"], doc["aof_window"], doc["aof_window_accepted"]), (1, 0, 1))
 
     def test_stored_at_both_is_double_even_without_a_202(self):
         at = {"default": {"a", "b", "c", "d", "f"}, "fallback": {"d"}}
