@@ -343,6 +343,24 @@ mod tests {
     }
 
     #[test]
+    fn several_workers_split_the_processors_limits_between_them() {
+        let one = Settings::with_overrides(&[]).unwrap();
+        assert_eq!(
+            (one.inflight_share(), one.calls_per_sec_share()),
+            (600, 1500)
+        );
+        let three = Settings::with_overrides(&[("workers", "3"), ("max_inflight", "800")]).unwrap();
+        assert_eq!(
+            (three.inflight_share(), three.calls_per_sec_share()),
+            (266, 500)
+        );
+        let err = Settings::with_overrides(&[("workers", "0")]).unwrap_err();
+        assert!(err.to_string().contains("workers"), "{err}");
+        let err = Settings::with_overrides(&[("workers", "4"), ("max_inflight", "3")]).unwrap_err();
+        assert!(err.to_string().contains("workers"), "{err}");
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let err = Settings::with_overrides(&[("fallback_fee", "2.5")]).unwrap_err();
         assert!(err.to_string().contains("fallback_fee"), "{err}");
