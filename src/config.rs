@@ -51,7 +51,10 @@ pub struct Settings {
     pub purge_token: Option<String>,
     pub drain_deadline: Duration,
     pub worker_name: String,
+    /// Calls in flight per processor, all workers together (see [`Settings::inflight_share`]).
     pub max_inflight: usize,
+    /// Worker processes sharing the processors; each takes an equal share of the limits.
+    pub workers: usize,
     /// Processor calls per second, both processors together (0 = unlimited).
     pub max_calls_per_sec: u32,
     pub reclaim_idle: Duration,
@@ -74,6 +77,16 @@ pub struct ProcessorSettings {
 }
 
 impl Settings {
+    /// This worker's calls in flight per processor: an equal share of `max_inflight` (≤ 800).
+    pub fn inflight_share(&self) -> usize {
+        self.max_inflight / self.workers
+    }
+
+    /// This worker's share of `max_calls_per_sec` (0, unlimited, stays 0).
+    pub fn calls_per_sec_share(&self) -> u32 {
+        (self.max_calls_per_sec / self.workers as u32).max(self.max_calls_per_sec.min(1))
+    }
+
     pub fn processor(&self, p: Processor) -> &ProcessorSettings {
         &self.processors[p.index()]
     }
@@ -112,6 +125,7 @@ struct RawSettings {
     drain_deadline_ms: u64,
     worker_name: Option<String>,
     max_inflight: usize,
+    workers: usize,
     max_calls_per_sec: u32,
     reclaim_idle_ms: Option<u64>,
     unknown_grace_ms: Option<u64>,
@@ -141,6 +155,7 @@ impl Default for RawSettings {
             drain_deadline_ms: 8_000,
             worker_name: None,
             max_inflight: 600,
+            workers: 1,
             max_calls_per_sec: 1_500,
             reclaim_idle_ms: None,
             unknown_grace_ms: None,
@@ -259,6 +274,12 @@ impl Settings {
                 message: "must be between 1 and 800 (the processors' own limit)".into(),
             });
         }
+        if !(1..=raw.max_inflight).contains(&raw.workers) {
+            return Err(ConfigError::Key {
+                key: "workers",
+                message: "must be between 1 and max_inflight".into(),
+            });
+        }
         let processor_timeout = positive("processor_timeout_ms", raw.processor_timeout_ms)?;
         let worker_name = raw.worker_name.unwrap_or_else(|| {
             let host = std::fs::read_to_string("/etc/hostname")
@@ -293,6 +314,7 @@ impl Settings {
             drain_deadline: positive("drain_deadline_ms", raw.drain_deadline_ms)?,
             worker_name,
             max_inflight: raw.max_inflight,
+            workers: raw.workers,
             max_calls_per_sec: raw.max_calls_per_sec,
             // A dead consumer's entries are taken over only once any call it could still be
             // waiting on has surely ended.
@@ -349,11 +371,8 @@ mod tests {
             (one.inflight_share(), one.calls_per_sec_share()),
             (600, 1500)
         );
-        let three = Settings::with_overrides(&[("workers", "3"), ("max_inflight", "800")]).unwrap();
-        assert_eq!(
-            (three.inflight_share(), three.calls_per_sec_share()),
-            (266, 500)
-        );
+        let n3 = Settings::with_overrides(&[("workers", "3"), ("max_inflight", "800")]).unwrap();
+        assert_eq!((n3.inflight_share(), n3.calls_per_sec_share()), (266, 500));
         let err = Settings::with_overrides(&[("workers", "0")]).unwrap_err();
         assert!(err.to_string().contains("workers"), "{err}");
         let err = Settings::with_overrides(&[("workers", "4"), ("max_inflight", "3")]).unwrap_err();

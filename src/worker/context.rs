@@ -47,11 +47,11 @@ impl WorkerContext {
         let routing = Routing::new(RoutingConfig {
             fees: Processor::ALL.map(|p| settings.processor(p).fee),
             audit_slack: settings.audit_slack,
-            max_inflight: settings.max_inflight,
+            max_inflight: settings.inflight_share(),
             probe_interval: PROBE_INTERVAL,
             misconfigured_pause: MISCONFIGURED_PAUSE,
             hold_for_cheaper: HOLD_FOR_CHEAPER,
-            max_calls_per_sec: settings.max_calls_per_sec,
+            max_calls_per_sec: settings.calls_per_sec_share(),
         });
         let writer = BookingWriter::spawn(ledger.clone());
         Arc::new(Self {

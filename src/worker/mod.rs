@@ -28,7 +28,7 @@ use crate::shutdown::Shutdown;
 
 /// How many payments one worker works on at once (waiting for a route or in a call).
 fn task_limit(settings: &Settings) -> usize {
-    settings.max_inflight * 2
+    settings.inflight_share() * 2
 }
 
 /// Runs the worker until `shutdown`, then drains in-flight calls up to the drain deadline.

@@ -27,7 +27,8 @@ RUNNER_KEYS = {
     "RINHA_NGINX_BIN", "RINHA_UNCAPPED", "RINHA_CGROUP_NAME",
 }
 # The wiring between our own processes; set by the runner, so a caller's value is overridden.
-WIRING_KEYS = {"RINHA_LISTEN", "RINHA_WORKER_LISTEN", "RINHA_WORKER_NAME", "RINHA_REDIS_URL", "RINHA_POSTGRES_URL"}
+WIRING_KEYS = {"RINHA_LISTEN", "RINHA_WORKER_LISTEN", "RINHA_WORKER_NAME", "RINHA_WORKERS", "RINHA_REDIS_URL",
+               "RINHA_POSTGRES_URL"}
 
 PG_ROLE = "rinha"  # the database role and database name (initdb -U), independent of the OS account
 PG_DB = "rinha"
@@ -199,7 +200,8 @@ def phases(opts: Options) -> list[list[Service]]:
         workers.append(Service(name=name, group="worker", cap="worker", argv=[rinha, "worker"],
                                # A fixed consumer name, as compose and the NixOS module give it: a
                                # restarted worker resumes its own pending entries first.
-                               env=env | {"RINHA_WORKER_LISTEN": f"unix:{sock}", "RINHA_WORKER_NAME": name},
+                               env=env | {"RINHA_WORKER_LISTEN": f"unix:{sock}", "RINHA_WORKER_NAME": name,
+                                          "RINHA_WORKERS": str(max(1, opts.workers))},
                                sockets=[sock],
                                ready=lambda s=sock: probe.http_ok(f"unix:{s}", "/healthz")))
     out.append(workers)
