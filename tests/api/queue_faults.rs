@@ -247,3 +247,47 @@ async fn an_attempt_record_is_written_only_while_the_writer_still_holds_the_entr
         "b reads what a wrote before the takeover"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_worker_takes_up_its_own_pending_entries_that_no_task_holds() {
+    // As after Redis lost the tail of its AOF: acknowledgements rolled back, the entries are
+    // pending again under the name of a worker that is running and has no task for them.
+    let mut stack = stack()
+        .without_worker()
+        .set("reclaim_idle_ms", "1000")
+        .spawn()
+        .await;
+    stack.start_worker(&[("worker_name", "w")]).await;
+    // Appended and delivered in one transaction, so the worker's own blocked read cannot get
+    // them first.
+    let mut txn = redis::pipe();
+    txn.atomic();
+    for _ in 0..3 {
+        txn.cmd("XADD")
+            .arg(keys::PAYMENTS)
+            .arg("*")
+            .arg("id")
+            .arg(new_id())
+            .arg("cents")
+            .arg(1990)
+            .arg("at")
+            .arg(rinha::domain::now_millis());
+    }
+    txn.cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(keys::GROUP)
+        .arg("w")
+        .arg("COUNT")
+        .arg(10)
+        .arg("STREAMS")
+        .arg(keys::PAYMENTS)
+        .arg(">");
+    let _: Value = txn
+        .query_async(&mut stack.redis_connection().await)
+        .await
+        .expect("XADD and XREADGROUP");
+    assert_eq!(owners(&stack).await.len(), 3, "pending under w, no task");
+
+    let summary = stack.wait_until_booked(3, EVENTUALLY).await;
+    assert_eq!(booked_count(&summary), 3, "{summary}");
+}

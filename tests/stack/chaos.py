@@ -343,7 +343,7 @@ def processor_hangs(f: Fault) -> None:
 
 
 def slow_processors(f: Fault) -> None:
-    """Before the load: every call takes 1 s, so hundreds of payments are mid-call when the load stops."""
+    """Before the load: every call takes 1 s, so ~150 payments are mid-call when the fault comes."""
     for which in ("default", "fallback"):
         set_delay(which, 1_000)
 
@@ -380,8 +380,8 @@ PLANS = [
     Plan("kill-redis", kill_redis, "kill -9 of Redis (AOF everysec, nothing cut)", short=True),
     Plan("kill-postgres", kill_postgres, "kill -9 of the PostgreSQL postmaster"),
     Plan("redis-aof-cut", redis_aof_cut, f"Redis killed, the last {AOF_CUT_S:g} s of its AOF cut off"),
-    Plan("redis-stopped-2-workers", redis_stopped, "Redis SIGSTOPped longer than reclaim_idle, two workers",
-         workers=2, load_s=35.0),
+    Plan("redis-stopped-2-workers", redis_stopped, "two workers, 1 s calls; Redis SIGSTOPped longer than "
+         "reclaim_idle", workers=2, load_s=35.0, before=slow_processors),
     Plan("processor-hangs", processor_hangs, "default processor slower than the client timeout, then recovers",
          load_s=25.0),
     Plan("postgres-stopped", postgres_stopped, "PostgreSQL (every process) SIGSTOPped for 10 s"),
