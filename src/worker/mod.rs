@@ -43,8 +43,9 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
     ];
 
     // Our own unacknowledged entries from an earlier life under the same name come first, all
-    // of them, page by page (reclaiming never hands a worker its own entries): `resume_after`
-    // is the last entry id resumed, `None` once they are all running.
+    // of them, page by page: `resume_after` is the last entry id looked at, `None` once all are
+    // running. Reclaiming never hands a worker its own entries, so each reclaim round also pages
+    // through them again for any no task holds (acknowledgements Redis lost with its AOF tail).
     let mut resume_after = Some("0".to_owned());
     let mut last_reclaim = now_millis();
     let mut malformed_seen = 0;
@@ -69,6 +70,7 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
             read
         } else if now_millis() - last_reclaim > (ctx.settings.reclaim_idle.as_millis() / 4) as i64 {
             last_reclaim = now_millis();
+            resume_after.get_or_insert_with(|| "0".to_owned());
             reader
                 .reclaim(&consumer, ctx.settings.reclaim_idle, batch)
                 .await
@@ -98,6 +100,14 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
                 }
                 continue;
             }
+        };
+        let entries: Vec<_> = {
+            // Our own pending entries come back with every page; those still running stay as they are.
+            let held = ctx.held.lock().unwrap();
+            entries
+                .into_iter()
+                .filter(|e| !held.contains_key(&e.correlation_id))
+                .collect()
         };
         if !entries.is_empty() && entries.iter().all(|e| e.redelivered) {
             tracing::info!(count = entries.len(), "resuming payments left pending");

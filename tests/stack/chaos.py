@@ -13,7 +13,8 @@ up with `GET /payments/{id}` at both emulators.
 - double: stored at both processors (charged twice), whatever its POST got back;
 - mismatches: per processor, |our all-time summary − the emulator's admin summary| in payments (and 1
   more where the counts agree but the money does not).
-A plan passes with 0 lost, 0 double and 0 mismatches.
+- stuck: entries still in the stream when the drain ended (it waits up to DRAIN_TIMEOUT_S).
+A plan passes with 0 lost, 0 double, 0 mismatches and 0 stuck.
 
 Why a Python load generator rather than k6: the truth needs every id we sent and when its 202 came.
 Why the supervisor is paused around the AOF cut: it restarts a killed Redis within 0.2 s, before the
@@ -421,6 +422,7 @@ def run_plan(plan: Plan, rate: int, out: Path) -> dict:
             except (OSError, RuntimeError) as exc:
                 error = f"the fault failed: {exc}"
         drain_s = drain(run_dir)
+        stuck = stream_length(run_dir)
         state = control.read_state(run_dir) or {}
         restarts = {n: s.get("restarts") for n, s in state.get("services", {}).items()
                     if s.get("restarts") != restarts_before.get(n)}
@@ -428,7 +430,9 @@ def run_plan(plan: Plan, rate: int, out: Path) -> dict:
         doc |= judge(load.sent, stored_ids(checked), fault.notes.get("aof_window"), soak.our_summary(),
                      soak.stored_summary())
         doc["skipped_slots"] = load.skipped
-        doc |= {"drain_s": round(drain_s, 1), "restarts": restarts, "error": error,
+        if stuck:
+            doc["verdict"] = "FAIL"
+        doc |= {"drain_s": round(drain_s, 1), "stuck": stuck, "restarts": restarts, "error": error,
                 "notes": {k: v for k, v in fault.notes.items() if k != "aof_window"}}
         if error:
             doc["verdict"] = "ERROR"
@@ -474,13 +478,15 @@ def judge(sent: list[Sent], at: dict[str, set[str]], window: tuple[float, float]
 
 
 def print_table(docs: list[dict]) -> None:
-    print(f"\n{'plan':<26}{'accepted':>9}{'lost':>6}{'AOF-window':>11}{'double':>7}{'mismatches':>11}  verdict")
+    print(f"\n{'plan':<26}{'accepted':>9}{'lost':>6}{'AOF-window':>11}{'double':>7}{'mismatches':>11}"
+          f"{'stuck':>6}  verdict")
     for d in docs:
         window = f"{d['aof_window']}/{d['aof_window_accepted']}" if d.get("aof_window_accepted") else "-"
         mism = "?" if d.get("mismatches") is None else d["mismatches"]
         print(f"{d['plan']:<26}{d.get('accepted', 0):>9}{d.get('lost', '?'):>6}{window:>11}{d.get('double', '?'):>7}"
-              f"{mism:>11}  {d.get('verdict')}")
-    print("(AOF-window: lost / accepted in the cut-off second; lost and double exclude nothing else)", flush=True)
+              f"{mism:>11}{d.get('stuck', '?'):>6}  {d.get('verdict')}")
+    print("(AOF-window: lost / accepted in the cut-off second; stuck: entries left in the stream after the "
+          f"drain, ≤ {DRAIN_TIMEOUT_S:.0f} s)", flush=True)
 
 
 def main(argv: list[str]) -> int:
