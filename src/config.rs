@@ -51,7 +51,7 @@ pub struct Settings {
     pub purge_token: Option<String>,
     pub drain_deadline: Duration,
     pub worker_name: String,
-    /// Calls in flight per processor, all workers together (see [`Settings::inflight_share`]).
+    /// Calls in flight per processor, all workers together (each takes an equal share).
     pub max_inflight: usize,
     /// Worker processes sharing the processors; each takes an equal share of the limits.
     pub workers: usize,
@@ -60,6 +60,12 @@ pub struct Settings {
     pub reclaim_idle: Duration,
     pub unknown_grace: Duration,
     pub health_poll_interval: Duration,
+    /// How often a failing processor gets one real call to notice its recovery.
+    pub probe_interval: Duration,
+    /// How long a processor that answered 401/403/404 is left alone.
+    pub misconfigured_pause: Duration,
+    /// How long a payment waits for a failing cheaper processor's probe (0: not at all).
+    pub hold_for_cheaper: Duration,
     /// Tokio worker threads; `None` lets the role choose (one for `api`: under a fraction of a
     /// CPU, a second thread only adds hand-offs between threads).
     pub runtime_threads: Option<usize>,
@@ -77,16 +83,6 @@ pub struct ProcessorSettings {
 }
 
 impl Settings {
-    /// This worker's calls in flight per processor: an equal share of `max_inflight` (≤ 800).
-    pub fn inflight_share(&self) -> usize {
-        self.max_inflight / self.workers
-    }
-
-    /// This worker's share of `max_calls_per_sec` (0, unlimited, stays 0).
-    pub fn calls_per_sec_share(&self) -> u32 {
-        (self.max_calls_per_sec / self.workers as u32).max(self.max_calls_per_sec.min(1))
-    }
-
     pub fn processor(&self, p: Processor) -> &ProcessorSettings {
         &self.processors[p.index()]
     }
@@ -130,6 +126,9 @@ struct RawSettings {
     reclaim_idle_ms: Option<u64>,
     unknown_grace_ms: Option<u64>,
     health_poll_interval_ms: u64,
+    probe_interval_ms: u64,
+    misconfigured_pause_ms: u64,
+    hold_for_cheaper_ms: u64,
     runtime_threads: Option<usize>,
     watchdog_ms: u64,
 }
@@ -160,6 +159,9 @@ impl Default for RawSettings {
             reclaim_idle_ms: None,
             unknown_grace_ms: None,
             health_poll_interval_ms: 5_200,
+            probe_interval_ms: 250,
+            misconfigured_pause_ms: 10_000,
+            hold_for_cheaper_ms: 1_000,
             runtime_threads: None,
             watchdog_ms: 5_000,
         }
@@ -327,6 +329,11 @@ impl Settings {
                 .map(Duration::from_millis)
                 .unwrap_or(processor_timeout * 2),
             health_poll_interval: positive("health_poll_interval_ms", raw.health_poll_interval_ms)?,
+            // 0 would probe a failing processor with every payment, and retry a misconfigured
+            // one at once: both loops the pauses exist to prevent.
+            probe_interval: positive("probe_interval_ms", raw.probe_interval_ms)?,
+            misconfigured_pause: positive("misconfigured_pause_ms", raw.misconfigured_pause_ms)?,
+            hold_for_cheaper: Duration::from_millis(raw.hold_for_cheaper_ms),
             runtime_threads: raw.runtime_threads.filter(|&n| n > 0),
             watchdog: watchdog(raw.watchdog_ms)?,
             process,
@@ -349,6 +356,11 @@ mod tests {
         assert_eq!(s.dedupe_window, Duration::from_secs(120));
         let off = Settings::with_overrides(&[("watchdog_ms", "0")]).unwrap();
         assert_eq!(off.watchdog, None);
+        assert_eq!(s.probe_interval, Duration::from_millis(250));
+        assert_eq!(s.misconfigured_pause, Duration::from_secs(10));
+        assert_eq!(s.hold_for_cheaper, Duration::from_secs(1));
+        let no_hold = Settings::with_overrides(&[("hold_for_cheaper_ms", "0")]).unwrap();
+        assert_eq!(no_hold.hold_for_cheaper, Duration::ZERO);
     }
 
     #[test]
@@ -365,21 +377,6 @@ mod tests {
     }
 
     #[test]
-    fn several_workers_split_the_processors_limits_between_them() {
-        let one = Settings::with_overrides(&[]).unwrap();
-        assert_eq!(
-            (one.inflight_share(), one.calls_per_sec_share()),
-            (600, 1500)
-        );
-        let n3 = Settings::with_overrides(&[("workers", "3"), ("max_inflight", "800")]).unwrap();
-        assert_eq!((n3.inflight_share(), n3.calls_per_sec_share()), (266, 500));
-        let err = Settings::with_overrides(&[("workers", "0")]).unwrap_err();
-        assert!(err.to_string().contains("workers"), "{err}");
-        let err = Settings::with_overrides(&[("workers", "4"), ("max_inflight", "3")]).unwrap_err();
-        assert!(err.to_string().contains("workers"), "{err}");
-    }
-
-    #[test]
     fn errors_name_the_key() {
         let err = Settings::with_overrides(&[("fallback_fee", "2.5")]).unwrap_err();
         assert!(err.to_string().contains("fallback_fee"), "{err}");
@@ -391,6 +388,10 @@ mod tests {
         assert!(err.to_string().contains("watchdog_ms"), "{err}");
         let err = Settings::with_overrides(&[("dedupe_window_ms", "0")]).unwrap_err();
         assert!(err.to_string().contains("dedupe_window_ms"), "{err}");
+        for key in ["probe_interval_ms", "misconfigured_pause_ms"] {
+            let err = Settings::with_overrides(&[(key, "0")]).unwrap_err();
+            assert!(err.to_string().contains(key), "{err}");
+        }
         let err = Settings::with_overrides(&[("no_such_key", "1")]).unwrap_err();
         assert!(err.to_string().contains("no_such_key"), "{err}");
     }

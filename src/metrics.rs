@@ -1,19 +1,32 @@
-//! Prometheus counters, kept as atomics and rendered as text on `GET /metrics`.
+//! This process's metrics (prometheus-client), rendered on `GET /metrics` in the OpenMetrics
+//! text format.
+//!
+//! Each process (every API instance, the worker) has its own registry and exposes only what it
+//! counted itself; the README says how to scrape each one.
+//!
+//! Adding a metric: a field below, one `register` call in [`Metrics::new`] (the name without
+//! `_total`, which prometheus-client adds to counters), and a method that counts. Every labelled
+//! series is created up front and kept as a handle, so that a scrape shows zeros too and
+//! counting is one atomic operation, with no lookup in a family's map.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
 
 use crate::domain::Processor;
-use crate::queue::EnqueueOutcome;
+use crate::queue::{EnqueueOutcome, QueueDepth};
 
-/// HTTP statuses the API answers, in the order they are rendered.
+/// HTTP statuses the API answers; any other counts as `status="other"`.
 const STATUSES: [u16; 13] = [
     200, 202, 400, 404, 405, 408, 409, 413, 415, 422, 500, 503, 504,
 ];
-/// How an unknown enqueue outcome was resolved by looking the id up, in render order.
+/// How an unknown enqueue outcome was resolved by looking the id up.
 const RESOLVED: [&str; 3] = ["accepted", "conflict", "absent"];
 /// The labels of a call's outcome, as the processor client names them
-/// (`CallOutcome::metric_label`); rendered in this order, zeros included.
+/// (`CallOutcome::metric_label`).
 pub const CALL_OUTCOMES: [&str; 8] = [
     "processed",
     "already_processed",
@@ -25,48 +38,209 @@ pub const CALL_OUTCOMES: [&str; 8] = [
     "rejected",
 ];
 
-/// Every counter of one process.
-#[derive(Default)]
+/// A series' labels, as (name, value) pairs.
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric of one process.
 pub struct Metrics {
-    requests: [AtomicU64; STATUSES.len() + 1],
-    outcomes: [[AtomicU64; CALL_OUTCOMES.len()]; 2],
-    call_ms_sum: [AtomicU64; 2],
-    call_count: [AtomicU64; 2],
-    inflight: [AtomicU64; 2],
-    bookings: [AtomicU64; 2],
-    dead_letters: AtomicU64,
-    malformed_entries: AtomicU64,
-    enqueue_resolved: [AtomicU64; RESOLVED.len()],
-    enqueue_unknown: AtomicU64,
+    registry: Registry,
+    /// The queue's depth, read from Redis at each scrape: its own registry, rendered only when
+    /// Redis answered (a stale depth would look like a stuck queue).
+    queue_registry: Registry,
+    /// By status, in [`STATUSES`] order, then `other`.
+    requests: Vec<Counter>,
+    /// By processor, then outcome in [`CALL_OUTCOMES`] order.
+    calls: [Vec<Counter>; 2],
+    call_duration: [Histogram; 2],
+    inflight: [Gauge; 2],
+    bookings: [Counter; 2],
+    dead_letters: Counter,
+    malformed_entries: Counter,
+    /// In [`RESOLVED`] order.
+    enqueue_resolved: Vec<Counter>,
+    enqueue_unknown: Counter,
+    queue_length: Gauge,
+    queue_pending: Gauge,
+    dead_letter_queue_length: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Processor calls take from under a millisecond (a refusal) to `processor_timeout_ms` (10 s
+/// by default): 1 ms doubling up to 16 s.
+fn call_duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+fn processor(p: Processor) -> Labels {
+    vec![("processor", p.as_str().to_owned())]
 }
 
 impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+
+        let requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "rinha_http_requests",
+            "Requests answered, by HTTP status",
+            requests.clone(),
+        );
+        let requests = STATUSES
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["other".to_owned()])
+            .map(|s| requests.get_or_create(&vec![("status", s)]).clone())
+            .collect();
+
+        let calls = Family::<Labels, Counter>::default();
+        registry.register(
+            "rinha_processor_calls",
+            "Processor calls, by processor and outcome",
+            calls.clone(),
+        );
+        let calls = Processor::ALL.map(|p| {
+            CALL_OUTCOMES
+                .iter()
+                .map(|o| {
+                    let mut labels = processor(p);
+                    labels.push(("outcome", (*o).to_owned()));
+                    calls.get_or_create(&labels).clone()
+                })
+                .collect()
+        });
+
+        let call_duration = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+            call_duration_histogram,
+        );
+        registry.register_with_unit(
+            "rinha_processor_call_duration",
+            "How long processor calls took, by processor",
+            Unit::Seconds,
+            call_duration.clone(),
+        );
+        let call_duration =
+            Processor::ALL.map(|p| call_duration.get_or_create(&processor(p)).clone());
+
+        let inflight = Family::<Labels, Gauge>::default();
+        registry.register(
+            "rinha_processor_inflight",
+            "Processor calls in flight, by processor",
+            inflight.clone(),
+        );
+        let inflight = Processor::ALL.map(|p| inflight.get_or_create(&processor(p)).clone());
+
+        let bookings = Family::<Labels, Counter>::default();
+        registry.register(
+            "rinha_bookings",
+            "Payments booked in the ledger, by processor",
+            bookings.clone(),
+        );
+        let bookings = Processor::ALL.map(|p| bookings.get_or_create(&processor(p)).clone());
+
+        let dead_letters = Counter::default();
+        registry.register(
+            "rinha_dead_letters",
+            "Payments a processor refused as invalid, moved to the dead-letter stream",
+            dead_letters.clone(),
+        );
+
+        let malformed_entries = Counter::default();
+        registry.register(
+            "rinha_malformed_entries",
+            "Stream entries that were no payment, moved to the dead-letter stream as read",
+            malformed_entries.clone(),
+        );
+
+        let enqueue_resolved = Family::<Labels, Counter>::default();
+        registry.register(
+            "rinha_enqueue_outcome_resolved",
+            "Enqueues whose answer was lost, resolved by looking the id up",
+            enqueue_resolved.clone(),
+        );
+        let enqueue_resolved = RESOLVED
+            .iter()
+            .map(|r| {
+                enqueue_resolved
+                    .get_or_create(&vec![("as", (*r).to_owned())])
+                    .clone()
+            })
+            .collect();
+
+        let enqueue_unknown = Counter::default();
+        registry.register(
+            "rinha_enqueue_outcome_unknown",
+            "Enqueues whose outcome stayed unknown (answered 504)",
+            enqueue_unknown.clone(),
+        );
+
+        let mut queue_registry = Registry::default();
+        let queue_length = Gauge::default();
+        queue_registry.register(
+            "rinha_queue_length",
+            "Entries in the payments stream",
+            queue_length.clone(),
+        );
+        let queue_pending = Gauge::default();
+        queue_registry.register(
+            "rinha_queue_pending",
+            "Entries delivered to a worker and not acknowledged",
+            queue_pending.clone(),
+        );
+        let dead_letter_queue_length = Gauge::default();
+        queue_registry.register(
+            "rinha_dead_letter_queue_length",
+            "Entries in the dead-letter stream",
+            dead_letter_queue_length.clone(),
+        );
+
+        Self {
+            registry,
+            queue_registry,
+            requests,
+            calls,
+            call_duration,
+            inflight,
+            bookings,
+            dead_letters,
+            malformed_entries,
+            enqueue_resolved,
+            enqueue_unknown,
+            queue_length,
+            queue_pending,
+            dead_letter_queue_length,
+        }
+    }
+
     pub fn request(&self, status: u16) {
         let i = STATUSES
             .iter()
             .position(|&s| s == status)
             .unwrap_or(STATUSES.len());
-        self.requests[i].fetch_add(1, Ordering::Relaxed);
+        self.requests[i].inc();
     }
 
     pub fn call_started(&self, p: Processor) {
-        self.inflight[p.index()].fetch_add(1, Ordering::Relaxed);
+        self.inflight[p.index()].inc();
     }
 
     /// Counts a finished call; `outcome` is one of [`CALL_OUTCOMES`] (anything else counts
     /// under none of them).
     pub fn call_finished(&self, p: Processor, outcome: &str, elapsed_ms: u64) {
         let i = p.index();
-        self.inflight[i].fetch_sub(1, Ordering::Relaxed);
+        self.inflight[i].dec();
         if let Some(j) = CALL_OUTCOMES.iter().position(|&o| o == outcome) {
-            self.outcomes[i][j].fetch_add(1, Ordering::Relaxed);
+            self.calls[i][j].inc();
         }
-        self.call_ms_sum[i].fetch_add(elapsed_ms, Ordering::Relaxed);
-        self.call_count[i].fetch_add(1, Ordering::Relaxed);
+        self.call_duration[i].observe(elapsed_ms as f64 / 1000.0);
     }
 
     pub fn booked(&self, p: Processor) {
-        self.bookings[p.index()].fetch_add(1, Ordering::Relaxed);
+        self.bookings[p.index()].inc();
     }
 
     /// An enqueue whose answer was not heard, resolved by a lookup.
@@ -76,135 +250,90 @@ impl Metrics {
             EnqueueOutcome::Conflict => 1,
             EnqueueOutcome::TooLate => 2,
         };
-        self.enqueue_resolved[i].fetch_add(1, Ordering::Relaxed);
+        self.enqueue_resolved[i].inc();
     }
 
     /// An enqueue whose outcome stayed unknown (answered 504).
     pub fn enqueue_unknown(&self) {
-        self.enqueue_unknown.fetch_add(1, Ordering::Relaxed);
+        self.enqueue_unknown.inc();
     }
 
     pub fn dead_lettered(&self) {
-        self.dead_letters.fetch_add(1, Ordering::Relaxed);
+        self.dead_letters.inc();
     }
 
     /// Stream entries that were no payment (dead-lettered as read).
     pub fn malformed_entries(&self, n: u64) {
-        self.malformed_entries.fetch_add(n, Ordering::Relaxed);
+        self.malformed_entries.inc_by(n);
     }
 
-    /// Prometheus text exposition; `queue` adds (stream length, pending, dead letters) when known.
-    pub fn render(&self, queue: Option<(u64, u64, u64)>) -> String {
+    /// The OpenMetrics text of every metric; `queue` adds the queue's depth when known.
+    pub fn render(&self, queue: Option<QueueDepth>) -> String {
         let mut out = String::new();
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        out.push_str("# TYPE rinha_http_requests_total counter\n");
-        for (i, s) in STATUSES.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "rinha_http_requests_total{{status=\"{s}\"}} {}",
-                get(&self.requests[i])
-            );
+        // Writing to a String cannot fail.
+        let _ = encode_registry(&mut out, &self.registry);
+        if let Some(depth) = queue {
+            let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            self.queue_length.set(gauge(depth.length));
+            self.queue_pending.set(gauge(depth.pending));
+            self.dead_letter_queue_length.set(gauge(depth.dead_letters));
+            let _ = encode_registry(&mut out, &self.queue_registry);
         }
-        let _ = writeln!(
-            out,
-            "rinha_http_requests_total{{status=\"other\"}} {}",
-            get(&self.requests[STATUSES.len()])
-        );
-        out.push_str("# TYPE rinha_processor_calls_total counter\n");
-        for p in Processor::ALL {
-            for (j, o) in CALL_OUTCOMES.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "rinha_processor_calls_total{{processor=\"{p}\",outcome=\"{o}\"}} {}",
-                    get(&self.outcomes[p.index()][j])
-                );
-            }
-        }
-        out.push_str("# TYPE rinha_processor_call_milliseconds summary\n");
-        for p in Processor::ALL {
-            let i = p.index();
-            let _ = writeln!(
-                out,
-                "rinha_processor_call_milliseconds_sum{{processor=\"{p}\"}} {}",
-                get(&self.call_ms_sum[i])
-            );
-            let _ = writeln!(
-                out,
-                "rinha_processor_call_milliseconds_count{{processor=\"{p}\"}} {}",
-                get(&self.call_count[i])
-            );
-        }
-        out.push_str("# TYPE rinha_processor_inflight gauge\n");
-        for p in Processor::ALL {
-            let _ = writeln!(
-                out,
-                "rinha_processor_inflight{{processor=\"{p}\"}} {}",
-                get(&self.inflight[p.index()])
-            );
-        }
-        out.push_str("# TYPE rinha_bookings_total counter\n");
-        for p in Processor::ALL {
-            let _ = writeln!(
-                out,
-                "rinha_bookings_total{{processor=\"{p}\"}} {}",
-                get(&self.bookings[p.index()])
-            );
-        }
-        out.push_str("# TYPE rinha_dead_letters_total counter\n");
-        let _ = writeln!(out, "rinha_dead_letters_total {}", get(&self.dead_letters));
-        out.push_str("# TYPE rinha_malformed_entries_total counter\n");
-        let _ = writeln!(
-            out,
-            "rinha_malformed_entries_total {}",
-            get(&self.malformed_entries)
-        );
-        out.push_str("# TYPE rinha_enqueue_outcome_resolved_total counter\n");
-        for (i, r) in RESOLVED.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "rinha_enqueue_outcome_resolved_total{{as=\"{r}\"}} {}",
-                get(&self.enqueue_resolved[i])
-            );
-        }
-        out.push_str("# TYPE rinha_enqueue_outcome_unknown_total counter\n");
-        let _ = writeln!(
-            out,
-            "rinha_enqueue_outcome_unknown_total {}",
-            get(&self.enqueue_unknown)
-        );
-        if let Some((len, pending, dead)) = queue {
-            out.push_str("# TYPE rinha_queue_length gauge\n");
-            let _ = writeln!(out, "rinha_queue_length {len}");
-            out.push_str("# TYPE rinha_queue_pending gauge\n");
-            let _ = writeln!(out, "rinha_queue_pending {pending}");
-            out.push_str("# TYPE rinha_dead_letter_queue_length gauge\n");
-            let _ = writeln!(out, "rinha_dead_letter_queue_length {dead}");
-        }
+        let _ = encode_eof(&mut out);
         out
     }
 }
+
+/// The content type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn renders_counters() {
+    fn renders_counters_gauges_and_latency_in_seconds() {
         let m = Metrics::default();
         m.request(202);
         m.request(202);
         m.request(418);
         m.call_started(Processor::Fallback);
         m.call_finished(Processor::Fallback, "processed", 7);
+        m.call_started(Processor::Fallback);
+        m.call_finished(Processor::Fallback, "busy", 1500);
         m.booked(Processor::Fallback);
-        let text = m.render(Some((3, 1, 0)));
-        assert!(text.contains("rinha_http_requests_total{status=\"202\"} 2"));
-        assert!(text.contains("rinha_http_requests_total{status=\"other\"} 1"));
-        assert!(text.contains(
-            "rinha_processor_calls_total{processor=\"fallback\",outcome=\"processed\"} 1"
-        ));
-        assert!(text.contains("rinha_processor_inflight{processor=\"fallback\"} 0"));
-        assert!(text.contains("rinha_bookings_total{processor=\"fallback\"} 1"));
-        assert!(text.contains("rinha_queue_length 3"));
+        m.enqueue_unknown();
+        let text = m.render(Some(QueueDepth {
+            length: 3,
+            pending: 1,
+            dead_letters: 0,
+        }));
+        for line in [
+            "rinha_http_requests_total{status=\"202\"} 2",
+            "rinha_http_requests_total{status=\"other\"} 1",
+            "rinha_http_requests_total{status=\"504\"} 0",
+            "rinha_processor_calls_total{processor=\"fallback\",outcome=\"processed\"} 1",
+            "rinha_processor_calls_total{processor=\"default\",outcome=\"rejected\"} 0",
+            "rinha_processor_inflight{processor=\"fallback\"} 0",
+            "rinha_processor_call_duration_seconds_sum{processor=\"fallback\"} 1.507",
+            "rinha_processor_call_duration_seconds_count{processor=\"fallback\"} 2",
+            "rinha_processor_call_duration_seconds_bucket{le=\"0.008\",processor=\"fallback\"} 1",
+            "rinha_processor_call_duration_seconds_bucket{le=\"+Inf\",processor=\"fallback\"} 2",
+            "rinha_bookings_total{processor=\"fallback\"} 1",
+            "rinha_enqueue_outcome_unknown_total 1",
+            "rinha_queue_length 3",
+            "rinha_queue_pending 1",
+            "rinha_dead_letter_queue_length 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn leaves_the_queue_depth_out_when_redis_did_not_answer() {
+        let text = Metrics::default().render(None);
+        assert!(!text.contains("rinha_queue_length"), "{text}");
+        assert!(text.contains("rinha_dead_letters_total 0"), "{text}");
     }
 }

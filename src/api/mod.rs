@@ -3,6 +3,7 @@
 
 mod catch_panic;
 mod error;
+mod json;
 mod payments;
 mod status;
 mod summary;
@@ -42,7 +43,8 @@ pub struct Api {
 /// The answer to one request.
 pub(crate) enum Reply {
     Json(StatusCode, String),
-    Text(StatusCode, String),
+    /// `GET /metrics`: [`Metrics::render`]'s OpenMetrics text.
+    Metrics(String),
 }
 
 impl Api {
@@ -100,7 +102,9 @@ impl Api {
         tracing::warn!("all payments purged");
         Ok(Reply::Json(
             StatusCode::OK,
-            r#"{"message":"All payments purged."}"#.into(),
+            json::to_body(&json::Message {
+                message: "All payments purged.",
+            }),
         ))
     }
 
@@ -115,15 +119,12 @@ impl Api {
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         };
-        Reply::Json(
-            status,
-            format!(r#"{{"redis":{redis},"postgres":{postgres}}}"#),
-        )
+        Reply::Json(status, json::to_body(&json::Health { redis, postgres }))
     }
 
     async fn render_metrics(&self) -> Reply {
         let depth = self.queue.depth().await.ok();
-        Reply::Text(StatusCode::OK, self.metrics.render(depth))
+        Reply::Metrics(self.metrics.render(depth))
     }
 }
 
@@ -138,7 +139,7 @@ impl Handler for Api {
     ) {
         let (status, body, content_type) = match self.route(req).await {
             Ok(Reply::Json(status, body)) => (status, body, "application/json"),
-            Ok(Reply::Text(status, body)) => (status, body, "text/plain; version=0.0.4"),
+            Ok(Reply::Metrics(body)) => (StatusCode::OK, body, crate::metrics::CONTENT_TYPE),
             Err(err) => {
                 if let ApiError::MethodNotAllowed { allow } = err {
                     res.headers_mut()

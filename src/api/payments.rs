@@ -7,7 +7,7 @@ use salvo::http::StatusCode;
 use salvo::http::header::CONTENT_TYPE;
 use salvo::prelude::*;
 
-use super::{Api, ApiError, Reply};
+use super::{Api, ApiError, Reply, json};
 use crate::domain::{Millis, PaymentRequest, PaymentRequestError, now_millis};
 use crate::queue::{EnqueueOutcome, Found, QueueError};
 
@@ -72,10 +72,11 @@ pub(super) async fn create(api: &Api, req: &mut Request) -> Result<Reply, ApiErr
     match outcome {
         EnqueueOutcome::Accepted | EnqueueOutcome::Replayed => Ok(Reply::Json(
             StatusCode::ACCEPTED,
-            format!(
-                r#"{{"correlationId":"{}","amount":{},"status":"accepted"}}"#,
-                payment.correlation_id, payment.amount
-            ),
+            json::to_body(&json::Accepted {
+                correlation_id: payment.correlation_id.as_str(),
+                amount: payment.amount,
+                status: "accepted",
+            }),
         )),
         EnqueueOutcome::Conflict => Err(ApiError::Conflict),
         EnqueueOutcome::TooLate => Err(too_late()),
@@ -113,7 +114,7 @@ async fn resolve(
             Err(_) => break,
         };
         let outcome = match found {
-            Found::Accepted(cents) if cents == payment.amount.cents() => EnqueueOutcome::Replayed,
+            Found::Accepted(amount) if amount == payment.amount => EnqueueOutcome::Replayed,
             Found::Accepted(_) => EnqueueOutcome::Conflict,
             Found::Absent => EnqueueOutcome::TooLate,
             Found::NotYet => continue,

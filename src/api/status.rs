@@ -2,47 +2,51 @@
 
 use salvo::http::StatusCode;
 
+use super::json::{PaymentStatus, State, to_body};
 use super::{Api, ApiError, Reply};
-use crate::domain::Attempt;
-use crate::domain::{Amount, CorrelationId, format_millis};
+use crate::domain::{CorrelationId, format_millis};
+use crate::ledger::LedgerError;
 
 pub(super) async fn get(api: &Api, raw_id: &str) -> Result<Reply, ApiError> {
     let id = CorrelationId::parse(raw_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let unavailable = |e: &dyn std::fmt::Display| ApiError::Unavailable(format!("{e}"));
+    let answer = |amount, state| {
+        let body = to_body(&PaymentStatus {
+            correlation_id: id.as_str(),
+            amount,
+            state,
+        });
+        Ok(Reply::Json(StatusCode::OK, body))
+    };
 
-    if let Some(b) = api.ledger.booked(&id).await.map_err(|e| unavailable(&e))? {
-        let amount =
-            Amount::from_cents(b.amount_cents).map_err(|e| ApiError::Internal(e.to_string()))?;
-        return Ok(json(format!(
-            r#"{{"correlationId":"{id}","amount":{amount},"status":"booked","processor":"{}","requestedAt":"{}"}}"#,
-            b.processor,
-            format_millis(b.requested_at)
-        )));
+    let booked = api.ledger.booked(&id).await.map_err(|e| match e {
+        LedgerError::Corrupt(_) => ApiError::Internal(e.to_string()),
+        e => unavailable(&e),
+    })?;
+    if let Some(b) = booked {
+        let state = State::Booked {
+            processor: b.processor.as_str(),
+            requested_at: format_millis(b.requested_at),
+        };
+        return answer(b.amount, state);
     }
-    let (accepted, attempt, dead) = api.queue.lookup(&id).await.map_err(|e| unavailable(&e))?;
-    let Some(cents) = accepted else {
+    let view = api.queue.lookup(&id).await.map_err(|e| unavailable(&e))?;
+    let Some(amount) = view.accepted else {
         return Err(ApiError::NotFound);
     };
-    let amount = Amount::from_cents(cents).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if let Some(reason) = dead {
-        return Ok(json(format!(
-            r#"{{"correlationId":"{id}","amount":{amount},"status":"dead_lettered","reason":{}}}"#,
-            serde_json::Value::from(reason)
-        )));
+    if let Some(reason) = view.dead_letter {
+        return answer(amount, State::DeadLettered { reason });
     }
-    let attempt = attempt.as_deref().and_then(Attempt::decode);
-    Ok(json(
-        match attempt.and_then(|a| a.unresolved.map(|u| (a.number, u))) {
-            Some((number, open)) => format!(
-                r#"{{"correlationId":"{id}","amount":{amount},"status":"in_flight","processor":"{}","since":"{}","attempt":{number}}}"#,
-                open.processor,
-                format_millis(open.requested_at)
-            ),
-            None => format!(r#"{{"correlationId":"{id}","amount":{amount},"status":"queued"}}"#),
+    let state = match view
+        .attempt
+        .and_then(|a| a.unresolved.map(|u| (a.number, u)))
+    {
+        Some((number, open)) => State::InFlight {
+            processor: open.processor.as_str(),
+            since: format_millis(open.requested_at),
+            attempt: number,
         },
-    ))
-}
-
-fn json(body: String) -> Reply {
-    Reply::Json(StatusCode::OK, body)
+        None => State::Queued,
+    };
+    answer(amount, state)
 }

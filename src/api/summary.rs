@@ -1,14 +1,13 @@
 //! `GET /payments-summary?from&to`: totals per processor from the ledger, in exact cents.
 
 use std::borrow::Cow;
-use std::fmt::Write;
 
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 
-use super::{Api, ApiError, Reply};
+use super::{Api, ApiError, Reply, json};
 use crate::domain::{Millis, TimeBound, parse_bound};
-use crate::ledger::Summary;
+use crate::ledger::{ProcessorTotals, Summary};
 
 pub(super) async fn get(api: &Api, req: &Request) -> Result<Reply, ApiError> {
     let (from, to) = bounds(req.uri().query().unwrap_or(""))?;
@@ -80,34 +79,19 @@ pub fn bounds(query: &str) -> Result<(Millis, Millis), ApiError> {
 }
 
 fn render(summary: &Summary) -> String {
-    let mut out = String::with_capacity(128);
-    out.push('{');
-    for (i, (name, t)) in [
-        ("default", &summary.default),
-        ("fallback", &summary.fallback),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(
-            out,
-            r#""{name}":{{"totalRequests":{},"totalAmount":"#,
-            t.count
-        );
-        let _ = crate::domain::write_cents(&mut out, t.cents);
-        out.push('}');
-    }
-    out.push('}');
-    out
+    let totals = |t: &ProcessorTotals| json::Totals {
+        total_requests: t.count,
+        total_amount: t.cents,
+    };
+    json::to_body(&json::SummaryBody {
+        default: totals(&summary.default),
+        fallback: totals(&summary.fallback),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::ProcessorTotals;
 
     #[test]
     fn renders_two_decimals_exactly() {

@@ -6,7 +6,7 @@ mod writer;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use crate::domain::{CorrelationId, Millis, Processor};
+use crate::domain::{Amount, CorrelationId, Millis, Processor};
 
 pub use writer::{Booking, BookingWriter};
 
@@ -18,6 +18,9 @@ pub enum LedgerError {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("invalid postgres url: {0}")]
     Config(String),
+    /// A row the schema allows but the service never writes (e.g. an amount above the maximum).
+    #[error("unexpected row in the ledger: {0}")]
+    Corrupt(String),
 }
 
 /// Count and sum (in cents) of one processor's payments in a time range.
@@ -38,7 +41,7 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookedPayment {
     pub processor: Processor,
-    pub amount_cents: i64,
+    pub amount: Amount,
     pub requested_at: Millis,
 }
 
@@ -112,16 +115,18 @@ impl Ledger {
                  WHERE correlation_id = $1::text::uuid",
             )
             .await?;
-        Ok(client
-            .query_opt(&stmt, &[&id.as_str()])
-            .await?
-            .and_then(|row| {
-                Some(BookedPayment {
-                    processor: row.get::<_, &str>(0).parse().ok()?,
-                    amount_cents: row.get(1),
-                    requested_at: row.get(2),
-                })
-            }))
+        let Some(row) = client.query_opt(&stmt, &[&id.as_str()]).await? else {
+            return Ok(None);
+        };
+        let corrupt = |what: String| LedgerError::Corrupt(format!("payment {id}: {what}"));
+        let processor: &str = row.get(0);
+        Ok(Some(BookedPayment {
+            processor: processor
+                .parse()
+                .map_err(|()| corrupt(format!("processor `{processor}`")))?,
+            amount: Amount::from_cents(row.get(1)).map_err(|e| corrupt(e.to_string()))?,
+            requested_at: row.get(2),
+        }))
     }
 
     /// Deletes every booking.

@@ -1,14 +1,23 @@
-//! Administration: depth for metrics, Redis's liveness, purge, and raw access.
+//! Administration: depth for metrics, Redis's liveness, and purge.
 
-use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
 use super::{Queue, QueueError, classify, keys};
 
+/// How deep the queue is; see [`Queue::depth`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Entries in the stream: queued, or delivered and not yet acknowledged.
+    pub length: u64,
+    /// Entries delivered to a worker and not acknowledged.
+    pub pending: u64,
+    /// Entries in the dead-letter stream.
+    pub dead_letters: u64,
+}
+
 impl Queue {
-    /// Queue depth for metrics: (entries in the stream, entries delivered but not acknowledged,
-    /// dead letters).
-    pub async fn depth(&self) -> Result<(u64, u64, u64), QueueError> {
+    /// How deep the queue is, for metrics.
+    pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
         let mut conn = self.conn.clone();
         let (len, pending, dead): (u64, Value, u64) = redis::pipe()
             .cmd("XLEN")
@@ -28,7 +37,11 @@ impl Queue {
             },
             _ => 0,
         };
-        Ok((len, pending, dead))
+        Ok(QueueDepth {
+            length: len,
+            pending,
+            dead_letters: dead,
+        })
     }
 
     /// True when Redis answers PING.
@@ -56,10 +69,5 @@ impl Queue {
             .await
             .map_err(classify)?;
         Ok(())
-    }
-
-    /// Raw access for the health lease and shared health view.
-    pub(crate) fn connection(&self) -> ConnectionManager {
-        self.conn.clone()
     }
 }

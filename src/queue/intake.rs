@@ -4,7 +4,7 @@
 use redis::{Script, Value};
 
 use super::{DedupeWindow, Queue, QueueError, classify, keys};
-use crate::domain::{CorrelationId, Millis, PaymentRequest};
+use crate::domain::{Amount, Attempt, CorrelationId, Millis, PaymentRequest};
 
 /// What the enqueue script decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,12 +22,24 @@ pub enum EnqueueOutcome {
 /// Where an id stands in the dedupe window; see [`Queue::find`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
-    /// Accepted with this amount (cents).
-    Accepted(i64),
+    /// Accepted with this amount.
+    Accepted(Amount),
     /// Not there, and no enqueue of it can succeed any more (its deadline passed in Redis).
     Absent,
     /// Not there yet; an enqueue of it may still be on its way.
     NotYet,
+}
+
+/// What the queue knows of one payment; see [`Queue::lookup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentView {
+    /// The amount it was accepted with, while its id is inside the dedupe window.
+    pub accepted: Option<Amount>,
+    /// Its attempt record; `None` before the first call, and for a record this version cannot
+    /// read (it is then reported as queued, which is what it was before that call).
+    pub attempt: Option<Attempt>,
+    /// Why it was dead-lettered, if it was.
+    pub dead_letter: Option<String>,
 }
 
 pub(super) fn script(
@@ -77,9 +89,9 @@ impl Queue {
     }
 
     /// The amount a payment was accepted with, while its id is inside the dedupe window.
-    pub async fn accepted_cents(&self, id: &CorrelationId) -> Result<Option<i64>, QueueError> {
+    pub async fn accepted_amount(&self, id: &CorrelationId) -> Result<Option<Amount>, QueueError> {
         Ok(match self.find(id, 0).await? {
-            Found::Accepted(cents) => Some(cents),
+            Found::Accepted(amount) => Some(amount),
             Found::Absent | Found::NotYet => None,
         })
     }
@@ -103,21 +115,18 @@ impl Queue {
             Value::BulkString(bytes) => std::str::from_utf8(&bytes)
                 .ok()
                 .and_then(|t| t.parse().ok())
+                .and_then(|cents| Amount::from_cents(cents).ok())
                 .map(Found::Accepted)
-                .ok_or_else(|| QueueError::Protocol("accepted cents are not a number".into())),
+                .ok_or_else(|| QueueError::Protocol("accepted cents are not an amount".into())),
             Value::Int(0) => Ok(Found::Absent),
             Value::Int(-1) => Ok(Found::NotYet),
             other => Err(QueueError::Protocol(format!("lookup returned {other:?}"))),
         }
     }
 
-    /// What the queue knows of one payment: (accepted cents while inside the dedupe window,
-    /// attempt record, dead-letter reason).
-    pub async fn lookup(
-        &self,
-        id: &CorrelationId,
-    ) -> Result<(Option<i64>, Option<String>, Option<String>), QueueError> {
-        let accepted = self.accepted_cents(id).await?;
+    /// What the queue knows of one payment.
+    pub async fn lookup(&self, id: &CorrelationId) -> Result<PaymentView, QueueError> {
+        let accepted = self.accepted_amount(id).await?;
         let mut conn = self.conn.clone();
         let (attempt, dead): (Option<String>, Option<String>) = redis::pipe()
             .hget(keys::ATTEMPTS, id.as_str())
@@ -125,6 +134,10 @@ impl Queue {
             .query_async(&mut conn)
             .await
             .map_err(classify)?;
-        Ok((accepted, attempt, dead))
+        Ok(PaymentView {
+            accepted,
+            attempt: attempt.as_deref().and_then(Attempt::decode),
+            dead_letter: dead,
+        })
     }
 }

@@ -4,14 +4,16 @@
 //! checks the deadline and appends to the stream atomically.
 //!
 //! One file per side of the queue: `intake` (enqueue and the dedupe lookups), `consumer` (what
-//! workers read, reclaim and acknowledge), `attempts` (the attempt records), `admin` (depth,
-//! health of Redis, purge); `dedupe` is the window's arithmetic and `error` what can go wrong.
+//! workers read, reclaim and acknowledge), `attempts` (the attempt records), `health` (the
+//! processors' shared health and its poll lease), `admin` (depth, Redis's liveness, purge);
+//! `dedupe` is the window's arithmetic and `error` what can go wrong.
 
 mod admin;
 mod attempts;
 mod consumer;
 mod dedupe;
 mod error;
+mod health;
 mod intake;
 pub mod keys;
 
@@ -22,11 +24,12 @@ use std::time::Duration;
 use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+pub use admin::QueueDepth;
 pub use consumer::QueuedPayment;
 pub use dedupe::{DEFAULT_DEDUPE_WINDOW, DedupeWindow};
 pub use error::QueueError;
 use error::classify;
-pub use intake::{EnqueueOutcome, Found};
+pub use intake::{EnqueueOutcome, Found, PaymentView};
 
 /// A handle on the queue; cheap to clone (one multiplexed, self-reconnecting connection).
 #[derive(Clone)]

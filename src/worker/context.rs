@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use super::routing::{Routing, RoutingConfig, RoutingHandle};
 use super::stores::{PaymentStore, Processors, StoreError};
@@ -12,14 +11,6 @@ use crate::ledger::{Booking, BookingWriter, Ledger};
 use crate::metrics::Metrics;
 use crate::processor::{CallOutcome, ProcessorClient};
 use crate::queue::{Queue, QueuedPayment};
-
-/// How often a failing processor gets one real call to notice its recovery (see
-/// [`RoutingConfig::probe_interval`]). Not yet a setting.
-const PROBE_INTERVAL: Duration = Duration::from_millis(250);
-/// How long a processor that answered 401/403/404 is left alone. Not yet a setting.
-const MISCONFIGURED_PAUSE: Duration = Duration::from_secs(10);
-/// How long a payment waits for a failing cheaper processor's probe. Not yet a setting.
-const HOLD_FOR_CHEAPER: Duration = Duration::from_secs(1);
 
 /// Everything the worker's tasks share.
 pub struct WorkerContext {
@@ -47,11 +38,11 @@ impl WorkerContext {
         let routing = Routing::new(RoutingConfig {
             fees: Processor::ALL.map(|p| settings.processor(p).fee),
             audit_slack: settings.audit_slack,
-            max_inflight: settings.inflight_share(),
-            probe_interval: PROBE_INTERVAL,
-            misconfigured_pause: MISCONFIGURED_PAUSE,
-            hold_for_cheaper: HOLD_FOR_CHEAPER,
-            max_calls_per_sec: settings.calls_per_sec_share(),
+            max_inflight: super::inflight_share(&settings),
+            probe_interval: settings.probe_interval,
+            misconfigured_pause: settings.misconfigured_pause,
+            hold_for_cheaper: settings.hold_for_cheaper,
+            max_calls_per_sec: super::calls_per_sec_share(&settings),
         });
         let writer = BookingWriter::spawn(ledger.clone());
         Arc::new(Self {

@@ -4,11 +4,11 @@
 //! The processors allow one health call per 5 seconds per processor, shared by every instance,
 //! so the lease key expires after the poll interval and only whoever sets it polls.
 
-use redis::AsyncCommands;
+use std::time::Duration;
 
 use crate::domain::{Millis, Processor, now_millis};
 use crate::processor::{HealthReport, ProcessorClient};
-use crate::queue::{Queue, keys};
+use crate::queue::Queue;
 
 /// A health report and when it was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,32 +48,24 @@ pub async fn poll_if_leader(
     queue: &Queue,
     client: &ProcessorClient,
     holder: &str,
-    interval_ms: u64,
+    interval: Duration,
 ) -> Option<SharedHealth> {
-    let mut conn = queue.connection();
-    let won: Option<String> = redis::cmd("SET")
-        .arg(keys::health_lease(client.processor.as_str()))
-        .arg(holder)
-        .arg("NX")
-        .arg("PX")
-        .arg(interval_ms)
-        .query_async(&mut conn)
-        .await
-        .ok()?;
-    won?;
+    let p = client.processor;
+    if !queue.take_health_lease(p, holder, interval).await.ok()? {
+        return None;
+    }
     // A report describes the processor as of when we asked: the processor may hold the call in
     // its rate-limit queue and answer much later, with what it knew then.
     let asked = now_millis();
     match client.health().await {
         Ok(report) => {
             let shared = SharedHealth { report, at: asked };
-            let _: Result<(), _> = conn
-                .set(keys::health(client.processor.as_str()), shared.encode())
-                .await;
+            // Not published is not lost: this instance uses it, the others ask again next time.
+            let _ = queue.publish_health(p, &shared.encode()).await;
             Some(shared)
         }
         Err(err) => {
-            tracing::warn!(processor = %client.processor, %err, "health poll failed");
+            tracing::warn!(processor = %p, %err, "health poll failed");
             None
         }
     }
@@ -81,9 +73,8 @@ pub async fn poll_if_leader(
 
 /// Reads the shared health view of `p`.
 pub async fn read_shared(queue: &Queue, p: Processor) -> Option<SharedHealth> {
-    let mut conn = queue.connection();
-    let text: Option<String> = conn.get(keys::health(p.as_str())).await.ok()?;
-    SharedHealth::decode(&text?)
+    let text = queue.shared_health(p).await.ok()??;
+    SharedHealth::decode(&text)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub(super) async fn health_loop(ctx: Arc<WorkerContext>, mut shutdown: Shutdown)
                 &ctx.queue,
                 ctx.client(p),
                 &ctx.settings.worker_name,
-                interval.as_millis() as u64,
+                interval,
             )
             .await;
             let report = match polled {

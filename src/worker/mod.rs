@@ -28,7 +28,18 @@ use crate::shutdown::Shutdown;
 
 /// How many payments one worker works on at once (waiting for a route or in a call).
 fn task_limit(settings: &Settings) -> usize {
-    settings.inflight_share() * 2
+    inflight_share(settings) * 2
+}
+
+/// This worker's calls in flight per processor: an equal, static share of `max_inflight`, so
+/// that all `workers` together stay within it (the processors allow 800).
+fn inflight_share(settings: &Settings) -> usize {
+    settings.max_inflight / settings.workers
+}
+
+/// This worker's share of `max_calls_per_sec` (0, unlimited, stays 0).
+fn calls_per_sec_share(settings: &Settings) -> u32 {
+    (settings.max_calls_per_sec / settings.workers as u32).max(settings.max_calls_per_sec.min(1))
 }
 
 /// Runs the worker until `shutdown`, then drains in-flight calls up to the drain deadline.
@@ -163,4 +174,24 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
         handle.abort();
     }
     tracing::info!("worker stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_workers_split_the_processors_limits_between_them() {
+        let one = Settings::with_overrides(&[]).unwrap();
+        assert_eq!(
+            (inflight_share(&one), calls_per_sec_share(&one)),
+            (600, 1500)
+        );
+        let n3 = Settings::with_overrides(&[("workers", "3"), ("max_inflight", "800")]).unwrap();
+        assert_eq!((inflight_share(&n3), calls_per_sec_share(&n3)), (266, 500));
+        let err = Settings::with_overrides(&[("workers", "0")]).unwrap_err();
+        assert!(err.to_string().contains("workers"), "{err}");
+        let err = Settings::with_overrides(&[("workers", "4"), ("max_inflight", "3")]).unwrap_err();
+        assert!(err.to_string().contains("workers"), "{err}");
+    }
 }

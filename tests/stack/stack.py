@@ -27,6 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import layout  # noqa: E402
 
 
+# The commands that start a stack (`up` also for `--floor`; `hostile --running` uses one): they hold
+# /tmp/rinha-stack.lock while they run (stacklock.py). `test` does not: its e2e and hostile steps are
+# these commands, so a long `make test` holds the lock only while a stack is up.
+STARTS_STACK = ("up", "bench", "e2e", "hostile", "soak")
+
+
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
 
@@ -59,6 +65,16 @@ def main(argv: list[str]) -> int:
 
         return supervisor.main(args.run_dir)
 
+    if args.cmd in STARTS_STACK:
+        import stacklock
+
+        with stacklock.held():
+            return run(args, rest)
+    return run(args, rest)
+
+
+def run(args: argparse.Namespace, rest: list[str]) -> int:
+    """One command (the lock, if it needs one, is already held)."""
     import control
 
     try:

@@ -49,13 +49,25 @@ def steps() -> list[tuple[str, list[str] | None]]:
     if scripts:
         out.append(("shellcheck", ["shellcheck", "--external-sources", *scripts]))
     out.append(("python runner unit tests", [py, "-m", "unittest", "discover", "-s", "tests/stack", "-p", "test_*.py"]))
-    out.append(("python runner compiles", [py, "-m", "py_compile", *map(str, Path(__file__).parent.glob("*.py"))]))
+    out.append(("python lint (pyflakes): the runner, tests/nix, tests/tools", pyflakes_argv()))
     out.append(("end-to-end (make up + k6 + make down)", [py, str(Path(__file__).with_name("stack.py")), "e2e"]))
     out.append(("hostile requests (make up + raw sockets + make down)",
                 [py, str(Path(__file__).with_name("stack.py")), "hostile"]))
     out.append(("fault plans, short (make up + kill -9 under load + make down, per plan)",
                 [py, str(Path(__file__).with_name("stack.py")), "chaos", "--short"]))
     return out
+
+
+def pyflakes_argv() -> list[str]:
+    """pyflakes over every Python file of the runner and the tools; it also fails on a syntax error, so it
+    replaces the py_compile step it grew from. tests/tools/install-deps.sh installs it (nix/*-test.py need
+    the NixOS driver's globals and are linted by tests/nix/check.sh)."""
+    pyflakes = layout.REPO / "target" / "tools" / "pyflakes-venv" / "bin" / "pyflakes"
+    files = sorted(str(p.relative_to(layout.REPO))
+                   for d in ("tests/stack", "tests/nix", "tests/tools") for p in (layout.REPO / d).glob("*.py"))
+    if not pyflakes.exists():
+        return [sys.executable, "-c", f"import sys; sys.exit('{pyflakes} is missing: run make deps')"]
+    return [str(pyflakes), *files]
 
 
 def publishing_warning() -> str | None:

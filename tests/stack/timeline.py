@@ -135,8 +135,8 @@ class Sampler:
         m = worker_sample(self.worker)
         for proc in ("default", "fallback"):
             row[f"{proc}.inflight"] = m.get(f'rinha_processor_inflight{{processor="{proc}"}}')
-            row[f"{proc}.call_ms_sum"] = m.get(f'rinha_processor_call_milliseconds_sum{{processor="{proc}"}}')
-            row[f"{proc}.call_count"] = m.get(f'rinha_processor_call_milliseconds_count{{processor="{proc}"}}')
+            row[f"{proc}.call_s_sum"] = m.get(f'rinha_processor_call_duration_seconds_sum{{processor="{proc}"}}')
+            row[f"{proc}.call_count"] = m.get(f'rinha_processor_call_duration_seconds_count{{processor="{proc}"}}')
         row["queue_length"] = m.get("rinha_queue_length")
         row["queue_pending"] = m.get("rinha_queue_pending")
         return row
@@ -359,8 +359,8 @@ def plot(run: Path, samples: list[dict], stack_b: dict, floor_b: dict, stages: l
     for proc, color in (("default", "green"), ("fallback", "red")):
         axes[4].plot(t, [r.get(f"{proc}.inflight") for r in samples], color=color, label=f"{proc} in flight")
         calls = rates(samples, f"{proc}.call_count")
-        ms = rates(samples, f"{proc}.call_ms_sum")
-        lat = [(x, (m / c) if m is not None and c else None) for (x, c), (_, m) in zip(calls, ms)]
+        secs = rates(samples, f"{proc}.call_s_sum")
+        lat = [(x, (1000 * s / c) if s is not None and c else None) for (x, c), (_, s) in zip(calls, secs)]
         axes[5].plot([x for x, _ in lat], [v for _, v in lat], color=color, label=f"{proc} mean call ms")
     axes[4].plot(t, [r.get("queue_length") for r in samples], color="blue", label="backlog (stream length)")
     axes[4].set_title("worker: calls in flight per processor, backlog")

@@ -418,10 +418,10 @@ impl Stack {
             .with_dedupe_window(window);
         let id = rinha::domain::CorrelationId::parse(id).expect("a valid correlation id");
         queue
-            .accepted_cents(&id)
+            .accepted_amount(&id)
             .await
             .expect("reading the dedupe window")
-            .map(|cents| cents.to_string())
+            .map(|amount| amount.cents().to_string())
     }
 
     /// Runs `rinha <role>` with this stack's settings (plus `extra`) as `RINHA_*` variables,

@@ -10,11 +10,13 @@
 # machine has it: the toolchain directories of ~/.rustup bind-mounted read-only (real directories only,
 # so a toolchain name someone added by hand later is not there), ~/.cargo/bin read-only, and an empty
 # cargo registry. The committed HEAD is cloned into it (like CI's fresh clone); /proc, /sys and /dev
-# are mounted, so cgroups, PostgreSQL's shared memory and port 9999 are the host's.
+# are mounted, so cgroups, PostgreSQL's shared memory and port 9999 are the host's. It runs with the
+# fresh root as the root of its own mount namespace (pivot_root), as on a real machine, not a chroot.
 #
 # Slow (debootstrap, apt, a full release build, the end-to-end run): not part of CI. Needs root.
-# Holds /tmp/rinha-stack.lock for the whole run, since the end-to-end step binds :9999 and creates the
-# stack's cgroups on the host. The log goes to target/fresh-check/<UTC time>.log; its tail is printed.
+# The host's /tmp/rinha-stack.lock is bound in: the steps that start the stack (they bind :9999 and
+# create the stack's cgroups on the host) take it themselves, only while they run. The log goes to
+# target/fresh-check/<UTC time>.log; its tail is printed.
 #
 # Environment: FRESH_ROOT (default /var/tmp/rinha-fresh, removed and recreated), FRESH_KEEP=1 keeps it.
 set -euo pipefail
@@ -120,15 +122,33 @@ say "toolchains: $(find "$fresh/root/.rustup/toolchains" -mindepth 1 -maxdepth 1
 git clone -q --no-local "$repo" "$fresh/root/rinha-rs"
 say "cloned $(git -C "$repo" log --oneline -1)"
 
-say "waiting for /tmp/rinha-stack.lock (the end-to-end step binds :9999 and the stack's cgroups)"
-exec 9>/tmp/rinha-stack.lock
-flock 9
+# The host's stack lock, bound in, so the stack steps inside (they take it themselves, see README) and
+# everyone's benchmarks outside wait for each other only while a stack runs, not for the whole check.
+touch /tmp/rinha-stack.lock "$fresh/tmp/rinha-stack.lock"
+mount --bind /tmp/rinha-stack.lock "$fresh/tmp/rinha-stack.lock"
+
+# A real machine's / is the root of its mount namespace; a plain chroot's is not. Nix before 2.17
+# (Debian 12 has 2.8) runs git and its other helpers after setns() back into the mount namespace it
+# saved at start, which resets their root to that namespace's: under chroot they ran on the host's /,
+# and `nix flake metadata` failed with "cannot change to '/tmp/rinha-nix-check.../flake'"
+# (NixOS/nix#7602, fixed upstream by #8483 in 2023). So the fresh root is made the root of a mount
+# namespace of its own (pivot_root), as on a real machine.
 say "running .ci/run in the fresh root (log: $log)"
 rc=0
-nice -n 10 chroot "$fresh" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 "${machine_env[@]}" \
+# shellcheck disable=SC2016  # the inner script expands its own arguments
+nice -n 10 unshare --mount --propagation private -- bash -c '
+  set -e
+  mount --rbind "$1" "$1"  # pivot_root needs the new root to be a mount point
+  cd "$1"
+  mkdir -p .host-root
+  pivot_root . .host-root
+  umount -l /.host-root
+  rmdir /.host-root
+  shift
+  exec chroot . "$@"' pivot "$fresh" \
+  /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 "${machine_env[@]}" \
   PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   bash -c 'cd /root/rinha-rs && bash .ci/run' >>"$log" 2>&1 || rc=$?
-flock -u 9
 say ".ci/run exited $rc after $((SECONDS - start)) s in all"
 echo "----- tail of $log"
 tail -40 "$log"

