@@ -15,7 +15,7 @@ TOOLS_STAMP := target/tools/env.sh
 # Command-line variables reach the runner through the environment.
 export EMULATORS KEEP_STATE PURGE SCHEDULE RUNS MAX_REQUESTS TIME_SCALE
 
-.PHONY: help deps tools build up down status bench test floor fresh-check hostile soak
+.PHONY: help deps tools build up down status bench test floor fresh-check hostile soak chaos
 
 help: ## this list
 	@echo 'make TARGET [VAR=value ...]'
@@ -58,6 +58,9 @@ hostile: $(TOOLS_STAMP) build ## hostile requests over raw sockets against a fre
 
 soak: $(TOOLS_STAMP) build ## constant-rate POSTs, drain, lost/double counts and memory series [RATE=300] [DURATION=120]
 	$(STACK) soak
+
+chaos: $(TOOLS_STAMP) build ## fault plans (kill -9, SIGSTOP, AOF cut, hung processor) under load; one table [RATE=150]
+	$(STACK) chaos
 
 fresh-check: ## .ci/run in a fresh Debian 12 root made by debootstrap (slow; not part of CI)
 	bash tests/tools/fresh-check.sh

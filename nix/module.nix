@@ -255,6 +255,8 @@ in
       (n: lib.nameValuePair "rinha-${n}" (mkRole n "worker" {
         RINHA_WORKER_LISTEN = "unix:${runDir}/${n}.sock";
         RINHA_WORKER_NAME = n;
+        # Each worker takes 1/N of max_inflight and max_calls_per_sec: the processors' limits hold for all.
+        RINHA_WORKERS = toString cfg.workers;
       }))
       workerNames);
   };

@@ -51,7 +51,10 @@ pub struct Settings {
     pub purge_token: Option<String>,
     pub drain_deadline: Duration,
     pub worker_name: String,
+    /// Calls in flight per processor, all workers together (each takes an equal share).
     pub max_inflight: usize,
+    /// Worker processes sharing the processors; each takes an equal share of the limits.
+    pub workers: usize,
     /// Processor calls per second, both processors together (0 = unlimited).
     pub max_calls_per_sec: u32,
     pub reclaim_idle: Duration,
@@ -119,6 +122,7 @@ struct RawSettings {
     drain_deadline_ms: u64,
     worker_name: Option<String>,
     max_inflight: usize,
+    workers: usize,
     max_calls_per_sec: u32,
     reclaim_idle_ms: Option<u64>,
     unknown_grace_ms: Option<u64>,
@@ -152,6 +156,7 @@ impl Default for RawSettings {
             drain_deadline_ms: 8_000,
             worker_name: None,
             max_inflight: 600,
+            workers: 1,
             max_calls_per_sec: 1_500,
             reclaim_idle_ms: None,
             unknown_grace_ms: None,
@@ -274,6 +279,12 @@ impl Settings {
                 message: "must be between 1 and 800 (the processors' own limit)".into(),
             });
         }
+        if !(1..=raw.max_inflight).contains(&raw.workers) {
+            return Err(ConfigError::Key {
+                key: "workers",
+                message: "must be between 1 and max_inflight".into(),
+            });
+        }
         let processor_timeout = positive("processor_timeout_ms", raw.processor_timeout_ms)?;
         let fees = [
             fee("default_fee", &raw.default_fee)?,
@@ -312,6 +323,7 @@ impl Settings {
             drain_deadline: positive("drain_deadline_ms", raw.drain_deadline_ms)?,
             worker_name,
             max_inflight: raw.max_inflight,
+            workers: raw.workers,
             max_calls_per_sec: raw.max_calls_per_sec,
             // A dead consumer's entries are taken over only once any call it could still be
             // waiting on has surely ended.

@@ -55,6 +55,7 @@ pub struct Metrics {
     inflight: [Gauge; 2],
     bookings: [Counter; 2],
     dead_letters: Counter,
+    malformed_entries: Counter,
     /// In [`RESOLVED`] order.
     enqueue_resolved: Vec<Counter>,
     enqueue_unknown: Counter,
@@ -148,6 +149,13 @@ impl Metrics {
             dead_letters.clone(),
         );
 
+        let malformed_entries = Counter::default();
+        registry.register(
+            "rinha_malformed_entries",
+            "Stream entries that were no payment, moved to the dead-letter stream as read",
+            malformed_entries.clone(),
+        );
+
         let enqueue_resolved = Family::<Labels, Counter>::default();
         registry.register(
             "rinha_enqueue_outcome_resolved",
@@ -199,6 +207,7 @@ impl Metrics {
             inflight,
             bookings,
             dead_letters,
+            malformed_entries,
             enqueue_resolved,
             enqueue_unknown,
             queue_length,
@@ -251,6 +260,11 @@ impl Metrics {
 
     pub fn dead_lettered(&self) {
         self.dead_letters.inc();
+    }
+
+    /// Stream entries that were no payment (dead-lettered as read).
+    pub fn malformed_entries(&self, n: u64) {
+        self.malformed_entries.inc_by(n);
     }
 
     /// The OpenMetrics text of every metric; `queue` adds the queue's depth when known.

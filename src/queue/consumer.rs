@@ -1,12 +1,27 @@
 //! The consumer side: what workers read, reclaim, keep and acknowledge.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use redis::Value;
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use redis::streams::{StreamClaimReply, StreamId, StreamReadReply};
+use redis::{Script, Value};
 
+use super::intake::script;
 use super::{Queue, QueueError, classify, keys};
 use crate::domain::{Amount, CorrelationId, Millis};
+
+/// The reason a malformed entry is dead-lettered with.
+const MALFORMED: &str = "malformed stream entry";
+
+fn reclaim_script() -> &'static Script {
+    static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
+    script(&SCRIPT, include_str!("reclaim.lua"))
+}
+
+fn refresh_script() -> &'static Script {
+    static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
+    script(&SCRIPT, include_str!("refresh.lua"))
+}
 
 /// A payment read from the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +47,15 @@ impl Queue {
         self.read_group(consumer, count, Some(block), ">").await
     }
 
-    /// Reads entries already delivered to `consumer` and not acknowledged (after a restart
-    /// under the same name).
+    /// Reads up to `count` entries already delivered to `consumer` and not acknowledged (after a
+    /// restart under the same name), those after the entry id `after` ("0" for the first).
     pub async fn read_own_pending(
         &self,
         consumer: &str,
         count: usize,
+        after: &str,
     ) -> Result<Vec<QueuedPayment>, QueueError> {
-        let mut entries = self.read_group(consumer, count, None, "0").await?;
+        let mut entries = self.read_group(consumer, count, None, after).await?;
         for e in &mut entries {
             e.redelivered = true;
         }
@@ -65,18 +81,17 @@ impl Queue {
         }
         cmd.arg("STREAMS").arg(keys::PAYMENTS).arg(from);
         let reply: Option<StreamReadReply> = cmd.query_async(&mut conn).await.map_err(classify)?;
-        let mut out = Vec::new();
-        for key in reply.map(|r| r.keys).unwrap_or_default() {
-            for entry in key.ids {
-                if let Some(p) = parse_entry(&entry, false) {
-                    out.push(p);
-                }
-            }
-        }
-        Ok(out)
+        let entries = reply
+            .map(|r| r.keys)
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|k| k.ids);
+        self.parse_all(entries, false).await
     }
 
-    /// Takes over entries idle longer than `min_idle` (their consumer is presumed dead).
+    /// Takes over entries of other consumers idle longer than `min_idle` (their consumer is
+    /// presumed dead), never this consumer's own (see reclaim.lua). Each call goes on where the
+    /// last one of this handle stopped, so a busy worker's small batches still reach every entry.
     pub async fn reclaim(
         &self,
         consumer: &str,
@@ -84,37 +99,96 @@ impl Queue {
         count: usize,
     ) -> Result<Vec<QueuedPayment>, QueueError> {
         let mut conn = self.conn.clone();
-        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-            .arg(keys::PAYMENTS)
+        let from = self.reclaim_from.lock().unwrap().clone();
+        let (next, claimed): (String, StreamClaimReply) = reclaim_script()
+            .key(keys::PAYMENTS)
             .arg(keys::GROUP)
             .arg(consumer)
             .arg(min_idle.as_millis() as u64)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(&mut conn)
+            .arg(&from)
+            .arg(count.max(1))
+            .invoke_async(&mut conn)
             .await
             .map_err(classify)?;
-        Ok(reply
-            .claimed
-            .iter()
-            .filter_map(|e| parse_entry(e, true))
-            .collect())
+        *self.reclaim_from.lock().unwrap() = next;
+        self.parse_all(claimed.ids, true).await
     }
 
-    /// Resets the idle time of entries this consumer still works on, so nobody reclaims them.
-    pub async fn refresh(&self, consumer: &str, entry_ids: &[String]) -> Result<(), QueueError> {
+    /// Resets the idle time of the entries `consumer` still holds among `entry_ids`, so nobody
+    /// reclaims them; returns those it no longer holds (another worker reclaimed them while
+    /// Redis was unreachable, or they were acknowledged): those stay where they are.
+    pub async fn refresh(
+        &self,
+        consumer: &str,
+        entry_ids: &[String],
+    ) -> Result<Vec<String>, QueueError> {
         if entry_ids.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut conn = self.conn.clone();
-        let _: Value = redis::cmd("XCLAIM")
-            .arg(keys::PAYMENTS)
+        refresh_script()
+            .key(keys::PAYMENTS)
             .arg(keys::GROUP)
             .arg(consumer)
-            .arg(0)
             .arg(entry_ids)
-            .arg("JUSTID")
+            .invoke_async(&mut conn)
+            .await
+            .map_err(classify)
+    }
+
+    /// Malformed entries read so far by this handle (dead-lettered as they were read).
+    pub fn malformed_total(&self) -> u64 {
+        self.malformed.load(Ordering::Relaxed)
+    }
+
+    /// The payments among `entries`. The others cannot be paid and would stay pending forever
+    /// (resumed and reclaimed again and again): they go to the dead-letter stream, with their
+    /// fields, and are acknowledged; if that fails they are met again on a later read.
+    async fn parse_all(
+        &self,
+        entries: impl IntoIterator<Item = StreamId>,
+        redelivered: bool,
+    ) -> Result<Vec<QueuedPayment>, QueueError> {
+        let mut out = Vec::new();
+        for entry in entries {
+            match parse_entry(&entry, redelivered) {
+                Some(p) => out.push(p),
+                None => {
+                    tracing::error!(entry_id = %entry.id, fields = ?entry.map, "malformed stream entry; dead-lettered");
+                    match self.dead_letter_malformed(&entry).await {
+                        Ok(()) => {
+                            self.malformed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(err) => {
+                            tracing::warn!(entry_id = %entry.id, %err, "dead-lettering a malformed entry failed")
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn dead_letter_malformed(&self, entry: &StreamId) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let _: Value = redis::pipe()
+            .atomic()
+            .cmd("XADD")
+            .arg(keys::DEAD)
+            .arg("*")
+            .arg("entry")
+            .arg(&entry.id)
+            .arg("fields")
+            .arg(format!("{:?}", entry.map))
+            .arg("reason")
+            .arg(MALFORMED)
+            .cmd("XACK")
+            .arg(keys::PAYMENTS)
+            .arg(keys::GROUP)
+            .arg(&entry.id)
+            .cmd("XDEL")
+            .arg(keys::PAYMENTS)
+            .arg(&entry.id)
             .query_async(&mut conn)
             .await
             .map_err(classify)?;

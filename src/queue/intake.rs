@@ -42,7 +42,10 @@ pub struct PaymentView {
     pub dead_letter: Option<String>,
 }
 
-fn script(cell: &'static std::sync::OnceLock<Script>, code: &'static str) -> &'static Script {
+pub(super) fn script(
+    cell: &'static std::sync::OnceLock<Script>,
+    code: &'static str,
+) -> &'static Script {
     cell.get_or_init(|| Script::new(code))
 }
 

@@ -17,6 +17,8 @@ mod health;
 mod intake;
 pub mod keys;
 
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::Value;
@@ -36,6 +38,10 @@ pub struct Queue {
     /// A second connection for lookups that must not wait behind the first one's commands.
     lookups: ConnectionManager,
     dedupe: DedupeWindow,
+    /// Where this handle's next reclaim scan of the pending entries starts (see reclaim.lua).
+    reclaim_from: Arc<Mutex<String>>,
+    /// Malformed stream entries this handle dead-lettered.
+    malformed: Arc<AtomicU64>,
 }
 
 impl Queue {
@@ -53,6 +59,8 @@ impl Queue {
             conn,
             lookups,
             dedupe: DedupeWindow::new(DEFAULT_DEDUPE_WINDOW),
+            reclaim_from: Arc::new(Mutex::new("-".to_owned())),
+            malformed: Arc::new(AtomicU64::new(0)),
         };
         queue.ensure_group().await?;
         // Loaded now so that its EVALSHA carries the script's no-writes flag: an EVALSHA of an

@@ -1,6 +1,6 @@
 //! What the worker's tasks share: settings, stores, processor clients and the routing state.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::routing::{Routing, RoutingConfig, RoutingHandle};
@@ -20,8 +20,9 @@ pub struct WorkerContext {
     pub writer: BookingWriter,
     pub clients: [ProcessorClient; 2],
     pub routing: RoutingHandle,
-    /// Stream entries this worker holds, refreshed so that nobody reclaims them.
-    pub(super) held: Mutex<HashSet<String>>,
+    /// The stream entries this worker holds, by payment, refreshed so that nobody reclaims
+    /// them; an attempt record is written only while its entry is held here and in Redis.
+    pub(super) held: Mutex<HashMap<CorrelationId, String>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -37,11 +38,11 @@ impl WorkerContext {
         let routing = Routing::new(RoutingConfig {
             fees: Processor::ALL.map(|p| settings.processor(p).fee),
             audit_slack: settings.audit_slack,
-            max_inflight: settings.max_inflight,
+            max_inflight: super::inflight_share(&settings),
             probe_interval: settings.probe_interval,
             misconfigured_pause: settings.misconfigured_pause,
             settlement_delay: settings.settlement_delay,
-            max_calls_per_sec: settings.max_calls_per_sec,
+            max_calls_per_sec: super::calls_per_sec_share(&settings),
         });
         let writer = BookingWriter::spawn(ledger.clone());
         Arc::new(Self {
@@ -51,7 +52,7 @@ impl WorkerContext {
             writer,
             clients,
             routing: RoutingHandle::new(routing),
-            held: Mutex::new(HashSet::new()),
+            held: Mutex::new(HashMap::new()),
             metrics,
         })
     }
@@ -67,10 +68,20 @@ impl PaymentStore for WorkerContext {
     }
 
     async fn set_attempt(&self, id: &CorrelationId, record: &str) -> Result<(), StoreError> {
-        self.queue
-            .set_attempt(id, record)
+        let entry_id = self.held.lock().unwrap().get(id).cloned();
+        let Some(entry_id) = entry_id else {
+            return Err(StoreError::not_held());
+        };
+        let written = self
+            .queue
+            .set_attempt_if_held(&self.settings.worker_name, &entry_id, id, record)
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        if written {
+            Ok(())
+        } else {
+            Err(StoreError::not_held())
+        }
     }
 
     async fn dead_letter(&self, entry: &QueuedPayment, reason: &str) -> Result<(), StoreError> {

@@ -28,7 +28,18 @@ use crate::shutdown::Shutdown;
 
 /// How many payments one worker works on at once (waiting for a route or in a call).
 fn task_limit(settings: &Settings) -> usize {
-    settings.max_inflight * 2
+    inflight_share(settings) * 2
+}
+
+/// This worker's calls in flight per processor: an equal, static share of `max_inflight`, so
+/// that all `workers` together stay within it (the processors allow 800).
+fn inflight_share(settings: &Settings) -> usize {
+    settings.max_inflight / settings.workers
+}
+
+/// This worker's share of `max_calls_per_sec` (0, unlimited, stays 0).
+fn calls_per_sec_share(settings: &Settings) -> u32 {
+    (settings.max_calls_per_sec / settings.workers as u32).max(settings.max_calls_per_sec.min(1))
 }
 
 /// Runs the worker until `shutdown`, then drains in-flight calls up to the drain deadline.
@@ -42,9 +53,13 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
         tokio::spawn(refresh_loop(ctx.clone(), shutdown.clone())),
     ];
 
-    // Our own unacknowledged entries from an earlier life under the same name come first.
-    let mut resume = true;
+    // Our own unacknowledged entries from an earlier life under the same name come first, all
+    // of them, page by page: `resume_after` is the last entry id looked at, `None` once all are
+    // running. Reclaiming never hands a worker its own entries, so each reclaim round also pages
+    // through them again for any no task holds (acknowledgements Redis lost with its AOF tail).
+    let mut resume_after = Some("0".to_owned());
     let mut last_reclaim = now_millis();
+    let mut malformed_seen = 0;
     while !shutdown.is_triggered() {
         let free = slots.available_permits();
         if free == 0 {
@@ -55,11 +70,18 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
             continue;
         }
         let batch = free.min(256);
-        let read = if resume {
-            resume = false;
-            reader.read_own_pending(&consumer, batch).await
+        let read = if let Some(after) = &resume_after {
+            let read = reader.read_own_pending(&consumer, batch, after).await;
+            match &read {
+                // A page of malformed entries only (dead-lettered as read) is no end.
+                Ok(entries) if entries.is_empty() && reader.malformed_total() > malformed_seen => {}
+                Ok(entries) => resume_after = entries.last().map(|e| e.entry_id.clone()),
+                Err(_) => {}
+            }
+            read
         } else if now_millis() - last_reclaim > (ctx.settings.reclaim_idle.as_millis() / 4) as i64 {
             last_reclaim = now_millis();
+            resume_after.get_or_insert_with(|| "0".to_owned());
             reader
                 .reclaim(&consumer, ctx.settings.reclaim_idle, batch)
                 .await
@@ -69,6 +91,9 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
                 read = reader.read_new(&consumer, batch, Duration::from_millis(500)) => read,
             }
         };
+        let malformed = reader.malformed_total();
+        ctx.metrics.malformed_entries(malformed - malformed_seen);
+        malformed_seen = malformed;
         let entries = match read {
             Ok(entries) => entries,
             Err(err) => {
@@ -87,6 +112,14 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
                 continue;
             }
         };
+        let entries: Vec<_> = {
+            // Our own pending entries come back with every page; those still running stay as they are.
+            let held = ctx.held.lock().unwrap();
+            entries
+                .into_iter()
+                .filter(|e| !held.contains_key(&e.correlation_id))
+                .collect()
+        };
         if !entries.is_empty() && entries.iter().all(|e| e.redelivered) {
             tracing::info!(count = entries.len(), "resuming payments left pending");
         }
@@ -98,11 +131,14 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            ctx.held.lock().unwrap().insert(entry.entry_id.clone());
+            ctx.held
+                .lock()
+                .unwrap()
+                .insert(entry.correlation_id, entry.entry_id.clone());
             let ctx = ctx.clone();
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
-                let entry_id = entry.entry_id.clone();
+                let id = entry.correlation_id;
                 let step_ctx = payment::StepContext {
                     world: &*ctx,
                     routing: &ctx.routing,
@@ -110,7 +146,7 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
                     unknown_grace: ctx.settings.unknown_grace,
                 };
                 payment::process(&step_ctx, entry, shutdown).await;
-                ctx.held.lock().unwrap().remove(&entry_id);
+                ctx.held.lock().unwrap().remove(&id);
                 drop(permit);
             });
         }
@@ -138,4 +174,24 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
         handle.abort();
     }
     tracing::info!("worker stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_workers_split_the_processors_limits_between_them() {
+        let one = Settings::with_overrides(&[]).unwrap();
+        assert_eq!(
+            (inflight_share(&one), calls_per_sec_share(&one)),
+            (600, 1500)
+        );
+        let n3 = Settings::with_overrides(&[("workers", "3"), ("max_inflight", "800")]).unwrap();
+        assert_eq!((inflight_share(&n3), calls_per_sec_share(&n3)), (266, 500));
+        let err = Settings::with_overrides(&[("workers", "0")]).unwrap_err();
+        assert!(err.to_string().contains("workers"), "{err}");
+        let err = Settings::with_overrides(&[("workers", "4"), ("max_inflight", "3")]).unwrap_err();
+        assert!(err.to_string().contains("workers"), "{err}");
+    }
 }

@@ -269,7 +269,8 @@ async fn wait_for_route(
     }
 }
 
-/// Writes the attempt record, retrying while Redis is unreachable; false on shutdown.
+/// Writes the attempt record, retrying while Redis is unreachable; false on shutdown or when
+/// another worker took the payment over.
 async fn save_attempt<S: PaymentStore>(
     world: &S,
     entry: &QueuedPayment,
@@ -280,6 +281,12 @@ async fn save_attempt<S: PaymentStore>(
     loop {
         match world.set_attempt(&entry.correlation_id, &record).await {
             Ok(()) => return true,
+            Err(err) if err.is_not_held() => {
+                // Reclaimed by another worker while Redis was unreachable: it continues from
+                // the record, so this task must not call again.
+                tracing::warn!(correlation_id = %entry.correlation_id, "another worker took this payment over; leaving it to them");
+                return false;
+            }
             Err(err) => {
                 tracing::warn!(correlation_id = %entry.correlation_id, %err, "writing the attempt record failed; retrying");
                 if !sleep_or_shutdown(STORE_RETRY, shutdown).await {

@@ -13,10 +13,18 @@ pub(super) async fn refresh_loop(ctx: Arc<WorkerContext>, mut shutdown: Shutdown
             _ = shutdown.wait() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let held: Vec<String> = ctx.held.lock().unwrap().iter().cloned().collect();
+        let held: Vec<String> = ctx.held.lock().unwrap().values().cloned().collect();
         for chunk in held.chunks(500) {
-            if let Err(err) = ctx.queue.refresh(&ctx.settings.worker_name, chunk).await {
-                tracing::warn!(%err, "refreshing held entries failed");
+            match ctx.queue.refresh(&ctx.settings.worker_name, chunk).await {
+                Ok(lost) if !lost.is_empty() => {
+                    // Reclaimed by another worker (our refreshes failed for longer than
+                    // reclaim_idle): their tasks here can make no further call (the attempt
+                    // record is fenced) and end at their next write.
+                    tracing::warn!(count = lost.len(), "entries reclaimed by another worker");
+                    ctx.held.lock().unwrap().retain(|_, e| !lost.contains(e));
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%err, "refreshing held entries failed"),
             }
         }
     }

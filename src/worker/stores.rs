@@ -14,6 +14,21 @@ use crate::queue::QueuedPayment;
 #[error("{0}")]
 pub struct StoreError(pub String);
 
+impl StoreError {
+    const NOT_HELD: &str = "this worker no longer holds the payment's stream entry";
+
+    /// The attempt record was not written because another worker reclaimed the payment.
+    pub fn not_held() -> Self {
+        Self(Self::NOT_HELD.to_owned())
+    }
+
+    /// True for [`StoreError::not_held`]: retrying cannot help, the task must give the
+    /// payment up.
+    pub fn is_not_held(&self) -> bool {
+        self.0 == Self::NOT_HELD
+    }
+}
+
 /// The queue's per-payment records and the ledger, as one payment's steps use them.
 pub trait PaymentStore: Sync {
     /// The raw attempt record of a payment, if any (see [`crate::domain::Attempt`]).
@@ -21,7 +36,8 @@ pub trait PaymentStore: Sync {
         &self,
         id: &CorrelationId,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
-    /// Replaces the attempt record.
+    /// Replaces the attempt record, while this worker holds the payment's stream entry
+    /// ([`StoreError::not_held`] otherwise).
     fn set_attempt(
         &self,
         id: &CorrelationId,

@@ -8,6 +8,7 @@
 //! - `crashes`: a worker killed mid-call, SIGTERM draining, Redis down;
 //! - `dedupe`: the dedupe window — replays inside it, memory freed after it;
 //! - `purge`: the purge endpoint;
+//! - `queue_faults`: restarts with many pending entries, malformed entries, reclaiming after outages;
 //! - `unknown_outcome`: an enqueue not heard in time is looked up before answering;
 //! - `support_smoke`: the test helpers themselves start real servers that clients can use.
 
@@ -19,6 +20,7 @@ mod dedupe;
 mod outcomes;
 mod payments;
 mod purge;
+mod queue_faults;
 mod summary;
 mod support_smoke;
 mod unknown_outcome;

@@ -166,10 +166,11 @@ def tail_logs(run_dir: Path, lines: int = 25) -> None:
 
 # -- up -----------------------------------------------------------------------------------------------------
 def up(emulators: bool = False, purge: bool = False, keep_state: bool = False, mode: str = "stack",
-       fees: dict | None = None) -> Path:
+       fees: dict | None = None, workers: int = 1) -> Path:
     """Start the stack (or the floor) and return the run dir once everything is ready; raises UpError.
 
-    `fees` (default 0.05/0.15) are the emulators' fees; the bench passes the schedule's.
+    `fees` (default 0.05/0.15) are the emulators' fees; the bench passes the schedule's. `workers` > 1
+    (the fault suite) starts more worker processes, all in the worker's cgroup.
     """
     fees = dict(fees or services.DEFAULT_FEES)
     previous = layout.recorded_run_dir()
@@ -196,6 +197,7 @@ def up(emulators: bool = False, purge: bool = False, keep_state: bool = False, m
         service_env=services.caller_service_env(dict(os.environ), fees if emulators else None), fees=fees,
         redis_maxmemory_mib=int(caps["redis"].extra.get("maxmemory_mib", caps["redis"].memory_mib * 3 // 4)),
         delegated=delegated, purge_token=os.environ.get("RINHA_PURGE_TOKEN") or secrets.token_hex(16),
+        workers=workers,
     )
     opts.save()
     services.render_nginx(opts)

@@ -27,7 +27,8 @@ RUNNER_KEYS = {
     "RINHA_NGINX_BIN", "RINHA_UNCAPPED", "RINHA_CGROUP_NAME",
 }
 # The wiring between our own processes; set by the runner, so a caller's value is overridden.
-WIRING_KEYS = {"RINHA_LISTEN", "RINHA_WORKER_LISTEN", "RINHA_REDIS_URL", "RINHA_POSTGRES_URL"}
+WIRING_KEYS = {"RINHA_LISTEN", "RINHA_WORKER_LISTEN", "RINHA_WORKER_NAME", "RINHA_WORKERS", "RINHA_REDIS_URL",
+               "RINHA_POSTGRES_URL"}
 
 PG_ROLE = "rinha"  # the database role and database name (initdb -U), independent of the OS account
 PG_DB = "rinha"
@@ -68,6 +69,7 @@ class Options:
     fees: dict = field(default_factory=lambda: dict(DEFAULT_FEES))  # emulators' fees (the schedule's)
     delegated: bool = False
     purge_token: str = ""  # sent by k6 as X-Purge-Token; RINHA_PURGE_TOKEN overrides it
+    workers: int = 1  # worker processes; the extra ones (worker2, ...) share the worker's cgroup and cap
 
     def save(self) -> None:
         Path(self.run_dir, "stack.json").write_text(json.dumps(self.__dict__, indent=2) + "\n")
@@ -191,9 +193,18 @@ def phases(opts: Options) -> list[list[Service]]:
                         ready=lambda: probe.postgres_ready(rd, PG_ROLE, PG_DB))])
     out.append([Service(name="redis", group="redis", cap="redis", argv=redis_argv(opts), env=base_env(),
                         sockets=[f"{rd}/redis.sock"], ready=lambda: probe.redis_ping(f"{rd}/redis.sock"))])
-    out.append([Service(name="worker", group="worker", cap="worker", argv=[rinha, "worker"],
-                        env=env | {"RINHA_WORKER_LISTEN": f"unix:{rd}/worker.sock"}, sockets=[f"{rd}/worker.sock"],
-                        ready=lambda: probe.http_ok(f"unix:{rd}/worker.sock", "/healthz"))])
+    workers = []
+    for n in range(1, max(1, opts.workers) + 1):
+        name = "worker" if n == 1 else f"worker{n}"
+        sock = f"{rd}/{name}.sock"
+        workers.append(Service(name=name, group="worker", cap="worker", argv=[rinha, "worker"],
+                               # A fixed consumer name, as compose and the NixOS module give it: a
+                               # restarted worker resumes its own pending entries first.
+                               env=env | {"RINHA_WORKER_LISTEN": f"unix:{sock}", "RINHA_WORKER_NAME": name,
+                                          "RINHA_WORKERS": str(max(1, opts.workers))},
+                               sockets=[sock],
+                               ready=lambda s=sock: probe.http_ok(f"unix:{s}", "/healthz")))
+    out.append(workers)
     apis = []
     for name in ("api1", "api2"):
         sock = f"{rd}/{name}.sock"

@@ -7,6 +7,7 @@
     stack.py e2e              # the end-to-end part of `make test`
     stack.py hostile [--running] [--only TEXT] [--skip TEXT]   # hostile requests, then valid POSTs
     stack.py soak             # RATE, DURATION from the environment: constant-rate POSTs, counts, memory
+    stack.py chaos [--short] [--only TEXT]   # fault plans under load: lost, double-charged, mismatches
     stack.py test             # every step of `make test`, with timings and "N passed, M failed"
     stack.py supervise RUNDIR # internal: the background supervisor `up` starts
 
@@ -50,11 +51,12 @@ def main(argv: list[str]) -> int:
     sub.add_parser("e2e", help="the end-to-end check of `make test`")
     sub.add_parser("hostile", help="hostile requests over raw sockets, then valid POSTs (hostile.py's options)")
     sub.add_parser("soak", help="constant-rate POSTs for DURATION s, then lost/double counts and memory")
+    sub.add_parser("chaos", help="fault plans under steady load, then lost/double/mismatch counts (chaos.py's options)")
     sub.add_parser("test", help="every step of `make test`")
     p_sup = sub.add_parser("supervise", help=argparse.SUPPRESS)
     p_sup.add_argument("run_dir", type=Path)
     args, rest = parser.parse_known_args(argv)
-    if rest and args.cmd != "hostile":  # only `hostile` has options of its own (parsed by hostile.py)
+    if rest and args.cmd not in ("hostile", "chaos"):  # they parse options of their own
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     layout.load_tools_env()
@@ -106,6 +108,10 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
             import soak
 
             return soak.main()
+        if args.cmd == "chaos":
+            import chaos
+
+            return chaos.main(rest)
         if args.cmd == "test":
             import testsuite
 

@@ -1,7 +1,7 @@
 """`make test`: every check, each timed, then one line `make-test: N passed, M failed` (CI reads it).
 
 Steps run in order and a failure does not stop the later ones (one run shows everything that is wrong),
-except that the end-to-end and hostile runs need the release binaries, so they are skipped (counted as
+except that the end-to-end, hostile and fault-plan runs need the release binaries, so they are skipped (counted as
 failed) when the build fails. One build profile, release, serves both `cargo test` and the stack runs, so
 CI compiles the dependency tree once.
 """
@@ -53,6 +53,8 @@ def steps() -> list[tuple[str, list[str] | None]]:
     out.append(("end-to-end (make up + k6 + make down)", [py, str(Path(__file__).with_name("stack.py")), "e2e"]))
     out.append(("hostile requests (make up + raw sockets + make down)",
                 [py, str(Path(__file__).with_name("stack.py")), "hostile"]))
+    out.append(("fault plans, short (make up + kill -9 under load + make down, per plan)",
+                [py, str(Path(__file__).with_name("stack.py")), "chaos", "--short"]))
     return out
 
 
@@ -82,7 +84,7 @@ def main() -> int:
     built = True
     t_all = time.monotonic()
     for name, argv in steps():
-        if name.startswith(("end-to-end", "hostile")) and not built:
+        if name.startswith(("end-to-end", "hostile", "fault plans")) and not built:
             print(f"\n=== {name}: SKIPPED (release build failed)", flush=True)
             results.append((name, False, 0.0))
             continue

@@ -1,0 +1,16 @@
+-- Resets the idle time of the entries the consumer still holds, and only those: an entry another
+-- worker reclaimed meanwhile (after an outage longer than reclaim_idle) stays with it, since
+-- taking it back would give it two holders.
+--
+-- KEYS[1]: the stream. ARGV: group, consumer, entry ids...
+-- Returns the entry ids the consumer no longer holds (reclaimed by another, or acknowledged).
+local lost = {}
+for i = 3, #ARGV do
+  local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
+  if row and row[2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+return lost
