@@ -14,7 +14,7 @@ use super::money::parse_cents;
 use super::reply;
 use super::state::{Outcome, ProcessorState};
 use super::store::StoredPayment;
-use super::timestamp::parse_micros;
+use super::timestamp::{format_zoneless, parse_micros};
 use crate::decimal::Scaled;
 
 /// The body of `POST /payments`.
@@ -115,11 +115,17 @@ struct PaymentResponse {
 }
 
 /// `GET /payments/{id}`: the stored payment (200), 404, or 400 for an id that is no UUID.
+///
+/// No delay, but the same admission limit as `POST /payments` (the official processor puts both
+/// behind one concurrency limiter): while payments hold every slot, asking waits or gets 429.
 pub(crate) struct GetPayment(pub Arc<ProcessorState>);
 
 #[async_trait]
 impl Handler for GetPayment {
     async fn handle(&self, req: &mut Request, _: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
+        let Ok(_permit) = self.0.inflight.acquire().await else {
+            return reply::too_many_requests(res, self.0.retry_after_secs());
+        };
         let id = req.param::<String>("id").unwrap_or_default();
         let Ok(id) = CorrelationId::parse_lenient(&id) else {
             return reply::empty(res, StatusCode::BAD_REQUEST);
@@ -131,7 +137,7 @@ impl Handler for GetPayment {
                 &PaymentResponse {
                     correlation_id: payment.correlation_id.to_string(),
                     amount: reply::number(Scaled::cents(payment.amount_cents).to_string()),
-                    requested_at: payment.requested_at,
+                    requested_at: format_zoneless(payment.requested_at_us),
                 },
             ),
             None => reply::empty(res, StatusCode::NOT_FOUND),
