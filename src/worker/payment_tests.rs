@@ -290,3 +290,57 @@ async fn after_shutdown_the_payment_is_left_pending_without_a_call() {
     assert!(bench.fake.calls().is_empty());
     assert!(bench.fake.booked().is_empty());
 }
+
+#[tokio::test]
+async fn an_unknown_answer_is_asked_about_next_not_re_sent() {
+    // Only one POST is scripted: a second one would panic.
+    let mut bench = Bench::new(Fake::answering([CallOutcome::Unknown]));
+    assert_eq!(bench.step().await, Step::Retry);
+    let open = bench.state.attempt.unresolved.expect("pinned");
+
+    assert_eq!(bench.step().await, Step::Retry);
+    assert_eq!(bench.fake.calls().len(), 1, "asked, not re-sent");
+    assert_eq!(bench.state.attempt.unresolved, Some(open), "still pinned");
+    assert_eq!(bench.fake.record().unresolved, Some(open));
+}
+
+#[tokio::test]
+async fn a_pinned_payment_not_found_inside_the_grace_stays_pinned_without_a_call() {
+    let mut bench =
+        Bench::new(Fake::default()).pinned_to(Processor::Fallback, 7, Duration::from_secs(1));
+    let open = bench.state.attempt.unresolved;
+    assert_eq!(bench.step().await, Step::Retry);
+    assert!(bench.fake.calls().is_empty(), "asked, not re-sent");
+    assert_eq!(
+        bench.state.attempt.unresolved, open,
+        "a 404 inside the grace says nothing: the call may still be in the processor's delay"
+    );
+}
+
+#[tokio::test]
+async fn a_pinned_payment_found_stored_inside_the_grace_is_booked_without_a_call() {
+    let fake = Fake::default();
+    *fake.stored.lock().unwrap() = Some(7);
+    let mut bench = Bench::new(fake).pinned_to(Processor::Fallback, 7, Duration::from_secs(1));
+    assert_eq!(bench.step().await, Step::Booked(Processor::Fallback));
+    assert!(bench.fake.calls().is_empty(), "asked, not re-sent");
+    assert_eq!(bench.fake.booked()[0].requested_at, 7);
+}
+
+#[tokio::test]
+async fn an_answered_resend_does_not_move_the_grace_clock_of_the_call_still_open() {
+    // A 503 (busy: maybe processed behind a proxy) pins the payment; the re-send is answered
+    // 500, which says nothing of the first call: the grace still counts from the first send.
+    let mut bench = Bench::new(Fake::answering([
+        CallOutcome::Busy { retry_after: None },
+        CallOutcome::NotProcessed,
+    ]));
+    assert_eq!(bench.step().await, Step::Retry);
+    let first = bench.state.attempt.unresolved.expect("pinned");
+    assert_eq!(bench.step().await, Step::Retry);
+    assert_eq!(bench.fake.calls().len(), 2, "a busy answer is re-sent");
+    let open = bench.state.attempt.unresolved.expect("still pinned");
+    assert_eq!(open.last_sent, first.last_sent);
+    assert_eq!(open.requested_at, first.requested_at);
+    assert_eq!(bench.fake.record().unresolved, Some(open));
+}
