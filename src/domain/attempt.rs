@@ -81,17 +81,22 @@ impl Attempt {
         }
     }
 
-    /// The record after a call that was definitely not processed. `pinned_before` says
-    /// whether an earlier call was still unresolved when this one was sent: then only this call
-    /// is resolved and the payment stays pinned.
-    pub fn after_not_processed(&self, pinned_before: bool) -> Attempt {
-        if pinned_before {
-            *self
-        } else {
-            Attempt {
-                number: self.number,
-                unresolved: None,
-            }
+    /// The record after call `self` was definitely not processed (any answer but 200, 422 and
+    /// busy), where `before` is the record it was sent from. If an earlier call was still open,
+    /// it stays open and pinned, with its own `last_sent`: an answered call cannot be stored
+    /// later, so it must not push back the moment a "not found" for the earlier one counts.
+    pub fn after_not_processed(&self, before: &Attempt) -> Attempt {
+        Attempt {
+            number: self.number,
+            unresolved: before.unresolved,
+        }
+    }
+
+    /// The record once the open call is known not to be stored: free to go anywhere.
+    pub fn not_stored(&self) -> Attempt {
+        Attempt {
+            number: self.number,
+            unresolved: None,
         }
     }
 }
@@ -105,7 +110,7 @@ mod tests {
         let a = Attempt::FRESH.before_call(Processor::Fallback, 1_000);
         assert_eq!(a.encode(), "1|fallback|1000|1000");
         assert_eq!(Attempt::decode(&a.encode()), Some(a));
-        let b = a.after_not_processed(false);
+        let b = a.not_stored();
         assert_eq!(b.encode(), "1|-|0|0");
         assert_eq!(Attempt::decode("1|-|0|0"), Some(b));
         assert_eq!(Attempt::decode("garbage"), None);
@@ -125,11 +130,16 @@ mod tests {
     #[test]
     fn definitive_failure_frees_the_payment_unless_an_earlier_call_is_open() {
         let first = Attempt::FRESH.before_call(Processor::Default, 1_000);
-        assert_eq!(first.after_not_processed(false).unresolved, None);
-        let pinned = first.before_call(Processor::Default, 2_000);
-        assert_eq!(pinned.after_not_processed(true), pinned);
+        assert_eq!(first.after_not_processed(&Attempt::FRESH).unresolved, None);
+        let resent = first.before_call(Processor::Default, 2_000);
+        let kept = resent.after_not_processed(&first);
+        assert_eq!(kept.number, 2);
+        assert_eq!(
+            kept.unresolved, first.unresolved,
+            "the earlier call stays open, and its grace still counts from its own send"
+        );
         let next = first
-            .after_not_processed(false)
+            .not_stored()
             .before_call(Processor::Fallback, 3_000);
         assert_eq!(next.unresolved.unwrap().requested_at, 3_000);
     }

@@ -8,6 +8,7 @@ pub mod health;
 mod health_loop;
 mod payment;
 mod refresh_loop;
+mod resolve;
 pub mod routing;
 mod stores;
 

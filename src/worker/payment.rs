@@ -1,5 +1,6 @@
 //! One payment's life in the worker, as a loop around one [`step`]: route, record the attempt,
-//! call, act on the outcome (the outcome table of the README).
+//! call, act on the outcome (the outcome table of the README); or, while an earlier call is
+//! unresolved, ask the processor about it ([`super::resolve`]).
 //!
 //! The step sees the outside world only through [`PaymentStore`] and [`Processors`], so each of
 //! its outcomes is unit-tested with fakes; the integration suite runs it against the real ones.
@@ -26,7 +27,8 @@ pub struct StepContext<'a, S> {
     pub world: &'a S,
     pub routing: &'a RoutingHandle,
     pub metrics: &'a Metrics,
-    /// How long an unresolved call must have been quiet before we ask instead of re-sending.
+    /// The longest a processor may still store a call after it was sent: a "not found" for an
+    /// unresolved call counts only once this much has passed since it was sent.
     pub unknown_grace: Duration,
 }
 
@@ -38,6 +40,24 @@ pub struct PaymentState {
     /// payment that keeps serving as that processor's probe must still reach the other in time.
     pub since: Millis,
     pub attempt: Attempt,
+    /// The open call's latest answer was "busy" (429, 408, another 5xx): the processor answers,
+    /// so re-sending it (same processor, same `requestedAt`) resolves it. Otherwise an open call
+    /// is asked about, never re-sent into a delay that outlasts our timeout.
+    pub resend: bool,
+    /// When the open call was last asked about, to pace the questions.
+    pub asked_at: Option<Millis>,
+}
+
+impl PaymentState {
+    pub fn new(entry: QueuedPayment, since: Millis, attempt: Attempt) -> Self {
+        Self {
+            entry,
+            since,
+            attempt,
+            resend: false,
+            asked_at: None,
+        }
+    }
 }
 
 /// What one step did with the payment.
@@ -69,68 +89,46 @@ pub async fn process<S: PaymentStore + Processors>(
     } else {
         Attempt::FRESH
     };
-    let mut state = PaymentState {
-        entry,
-        since,
-        attempt,
-    };
+    let mut state = PaymentState::new(entry, since, attempt);
     while step(ctx, &mut state, &mut shutdown).await == Step::Retry {}
 }
 
-/// Takes one step: waits for a route, then either resolves an unknown call by asking, or
-/// records the attempt, calls and acts on the outcome.
+/// Takes one step: asks about an unresolved call, or waits for a route, records the attempt,
+/// calls and acts on the outcome.
 pub async fn step<S: PaymentStore + Processors>(
     ctx: &StepContext<'_, S>,
     state: &mut PaymentState,
     shutdown: &mut Shutdown,
 ) -> Step {
+    if let Some(open) = state.attempt.unresolved
+        && !state.resend
+    {
+        return super::resolve::ask(ctx, state, open, shutdown).await;
+    }
     let world = ctx.world;
-    let entry = &state.entry;
-    let id = entry.correlation_id;
+    let id = state.entry.correlation_id;
     let Some(ticket) = wait_for_route(ctx.routing, &state.attempt, state.since, shutdown).await
     else {
         return Step::LeftPending;
     };
     let p = ticket.processor;
 
-    // A call unresolved for longer than any processor delay since it was last sent: ask
-    // instead of re-sending.
-    if let Some(open) = state.attempt.unresolved
-        && now_millis() - open.last_sent > ctx.unknown_grace.as_millis() as Millis
-    {
-        let answer = world.stored(p, &id).await;
-        ctx.routing.cancel(ticket);
-        match answer {
-            Ok(Some(stored_at)) => {
-                return book(ctx, entry, p, stored_at).await;
-            }
-            Ok(None) => {
-                tracing::info!(correlation_id = %id, processor = %p, "unknown call resolved: not processed");
-                state.attempt = state.attempt.after_not_processed(false);
-                save_attempt(world, entry, &state.attempt, shutdown).await;
-            }
-            Err(err) => {
-                tracing::warn!(correlation_id = %id, processor = %p, %err, "could not resolve unknown call");
-                sleep_or_shutdown(STORE_RETRY, shutdown).await;
-            }
-        }
-        return Step::Retry;
-    }
-
-    let pinned_before = state.attempt.unresolved.is_some();
-    let next = state.attempt.before_call(p, now_millis());
-    if !save_attempt(world, entry, &next, shutdown).await {
+    let before = state.attempt;
+    let next = before.before_call(p, now_millis());
+    if !save_attempt(world, &state.entry, &next, shutdown).await {
         ctx.routing.cancel(ticket);
         return Step::LeftPending;
     }
     state.attempt = next;
-    let requested_at = state
-        .attempt
+    let requested_at = next
         .unresolved
         .expect("before_call always opens the attempt")
         .requested_at;
 
     let outcome = call(ctx, ticket, state, requested_at).await;
+    // Only a busy answer is re-sent; whatever else leaves a call open is asked about.
+    state.resend = matches!(outcome, CallOutcome::Busy { .. });
+    state.asked_at = None;
     let entry = &state.entry;
     match outcome {
         CallOutcome::Processed => book(ctx, entry, p, requested_at).await,
@@ -142,24 +140,11 @@ pub async fn step<S: PaymentStore + Processors>(
             };
             book(ctx, entry, p, stored_at).await
         }
-        CallOutcome::NotProcessed | CallOutcome::NotSent => {
-            state.attempt = state.attempt.after_not_processed(pinned_before);
-            save_attempt(world, entry, &state.attempt, shutdown).await;
-            Step::Retry
-        }
         CallOutcome::Unknown | CallOutcome::Busy { .. } => {
-            tracing::debug!(correlation_id = %id, processor = %p, ?outcome, "retrying on the same processor");
+            tracing::debug!(correlation_id = %id, processor = %p, ?outcome, "call unresolved; staying on this processor");
             Step::Retry
         }
-        CallOutcome::Misconfigured => {
-            tracing::error!(correlation_id = %id, processor = %p, "processor answered 401/403/404: misconfigured; payment stays queued");
-            if !pinned_before {
-                state.attempt = state.attempt.after_not_processed(false);
-                save_attempt(world, entry, &state.attempt, shutdown).await;
-            }
-            Step::Retry
-        }
-        CallOutcome::Rejected if !pinned_before => {
+        CallOutcome::Rejected if before.unresolved.is_none() => {
             let reason = format!("{p} answered 400 Bad Request");
             tracing::error!(correlation_id = %id, %reason, "payment dead-lettered");
             while let Err(err) = world.dead_letter(entry, &reason).await {
@@ -171,8 +156,22 @@ pub async fn step<S: PaymentStore + Processors>(
             ctx.metrics.dead_lettered();
             Step::DeadLettered
         }
-        CallOutcome::Rejected => {
-            tracing::warn!(correlation_id = %id, processor = %p, "400 while an earlier call is unresolved; staying pinned");
+        CallOutcome::NotProcessed
+        | CallOutcome::NotSent
+        | CallOutcome::Misconfigured
+        | CallOutcome::Rejected => {
+            match outcome {
+                CallOutcome::Misconfigured => {
+                    tracing::error!(correlation_id = %id, processor = %p, "processor answered 401/403/404: misconfigured; payment stays queued");
+                }
+                CallOutcome::Rejected => {
+                    tracing::warn!(correlation_id = %id, processor = %p, "400 while an earlier call is unresolved; staying pinned");
+                }
+                _ => {}
+            }
+            // This call was not processed; an earlier open call stays open (and asked about).
+            state.attempt = next.after_not_processed(&before);
+            save_attempt(world, entry, &state.attempt, shutdown).await;
             Step::Retry
         }
     }
@@ -270,7 +269,7 @@ async fn wait_for_route(
 }
 
 /// Writes the attempt record, retrying while Redis is unreachable; false on shutdown.
-async fn save_attempt<S: PaymentStore>(
+pub(super) async fn save_attempt<S: PaymentStore>(
     world: &S,
     entry: &QueuedPayment,
     attempt: &Attempt,
@@ -293,7 +292,7 @@ async fn save_attempt<S: PaymentStore>(
 /// Books a processed payment, then acknowledges it. Retries until both succeed: the processor
 /// has the payment, so the ledger must get it too (a crash in between is healed by the reclaim
 /// path, which finds the attempt record and gets a 422).
-async fn book<S: PaymentStore>(
+pub(super) async fn book<S: PaymentStore>(
     ctx: &StepContext<'_, S>,
     entry: &QueuedPayment,
     p: Processor,
@@ -324,7 +323,7 @@ async fn finish<S: PaymentStore>(world: &S, entry: &QueuedPayment) {
 }
 
 /// Sleeps; false when shutdown began instead.
-async fn sleep_or_shutdown(d: Duration, shutdown: &mut Shutdown) -> bool {
+pub(super) async fn sleep_or_shutdown(d: Duration, shutdown: &mut Shutdown) -> bool {
     tokio::select! {
         _ = shutdown.wait() => false,
         _ = tokio::time::sleep(d) => true,

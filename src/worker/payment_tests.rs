@@ -124,11 +124,7 @@ impl Bench {
             routing: RoutingHandle::new(routing),
             metrics: Metrics::default(),
             unknown_grace: Duration::from_secs(60),
-            state: PaymentState {
-                entry,
-                since: now_millis(),
-                attempt: Attempt::FRESH,
-            },
+            state: PaymentState::new(entry, now_millis(), Attempt::FRESH),
             trigger,
             shutdown,
         }
@@ -140,6 +136,12 @@ impl Bench {
         let mut attempt = Attempt::FRESH.before_call(p, requested_at);
         attempt.unresolved.as_mut().unwrap().last_sent = sent;
         self.state.attempt = attempt;
+        self
+    }
+
+    /// The open call's latest answer was busy, so the next step re-sends it.
+    fn after_a_busy_answer(mut self) -> Self {
+        self.state.resend = true;
         self
     }
 
@@ -195,21 +197,31 @@ async fn a_500_frees_the_payment_and_books_nothing() {
 }
 
 #[tokio::test]
-async fn an_unknown_answer_pins_the_payment_and_the_resend_keeps_its_requested_at() {
-    let mut bench = Bench::new(Fake::answering([
-        CallOutcome::Unknown,
-        CallOutcome::Processed,
-    ]));
+async fn an_unknown_answer_pins_the_payment_and_asking_books_the_requested_at_sent() {
+    let mut bench = Bench::new(Fake::answering([CallOutcome::Unknown]));
     assert_eq!(bench.step().await, Step::Retry);
     let open = bench.state.attempt.unresolved.expect("pinned");
     assert_eq!(open.processor, Processor::Default);
     assert_eq!(bench.fake.record().unresolved, Some(open));
     assert!(bench.fake.booked().is_empty());
 
+    *bench.fake.stored.lock().unwrap() = Some(open.requested_at);
+    assert_eq!(bench.step().await, Step::Booked(Processor::Default));
+    assert_eq!(bench.fake.calls().len(), 1, "asked, not re-sent");
+    assert_eq!(bench.fake.booked()[0].requested_at, open.requested_at);
+}
+
+#[tokio::test]
+async fn a_busy_answer_is_re_sent_to_the_same_processor_with_the_same_requested_at() {
+    let mut bench = Bench::new(Fake::answering([
+        CallOutcome::Busy { retry_after: None },
+        CallOutcome::Processed,
+    ]));
+    assert_eq!(bench.step().await, Step::Retry);
     assert_eq!(bench.step().await, Step::Booked(Processor::Default));
     let calls = bench.fake.calls();
     assert_eq!(calls[1], (Processor::Default, calls[0].1));
-    assert_eq!(bench.fake.booked()[0].requested_at, open.requested_at);
+    assert_eq!(bench.fake.booked()[0].requested_at, calls[0].1);
 }
 
 #[tokio::test]
@@ -248,11 +260,9 @@ async fn a_400_dead_letters_the_payment_with_its_reason() {
 
 #[tokio::test]
 async fn a_400_while_an_earlier_call_is_unresolved_stays_pinned() {
-    let mut bench = Bench::new(Fake::answering([CallOutcome::Rejected])).pinned_to(
-        Processor::Fallback,
-        7,
-        Duration::ZERO,
-    );
+    let mut bench = Bench::new(Fake::answering([CallOutcome::Rejected]))
+        .pinned_to(Processor::Fallback, 7, Duration::ZERO)
+        .after_a_busy_answer();
     assert_eq!(bench.step().await, Step::Retry);
     assert_eq!(bench.fake.calls(), vec![(Processor::Fallback, 7)]);
     assert!(bench.fake.dead_letters.lock().unwrap().is_empty());
