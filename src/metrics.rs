@@ -35,6 +35,8 @@ pub struct Metrics {
     inflight: [AtomicU64; 2],
     bookings: [AtomicU64; 2],
     dead_letters: AtomicU64,
+    ledger_conflicts: AtomicU64,
+    already_booked: AtomicU64,
     enqueue_resolved: [AtomicU64; RESOLVED.len()],
     enqueue_unknown: AtomicU64,
 }
@@ -81,6 +83,16 @@ impl Metrics {
     /// An enqueue whose outcome stayed unknown (answered 504).
     pub fn enqueue_unknown(&self) {
         self.enqueue_unknown.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A payment paid at one processor whose ledger row says the other: paid twice.
+    pub fn ledger_conflict(&self) {
+        self.ledger_conflicts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A queue entry whose payment the ledger already had: acknowledged without a call.
+    pub fn already_booked(&self, n: u64) {
+        self.already_booked.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn dead_lettered(&self) {
@@ -146,6 +158,18 @@ impl Metrics {
         }
         out.push_str("# TYPE rinha_dead_letters_total counter\n");
         let _ = writeln!(out, "rinha_dead_letters_total {}", get(&self.dead_letters));
+        out.push_str("# TYPE rinha_ledger_conflicts_total counter\n");
+        let _ = writeln!(
+            out,
+            "rinha_ledger_conflicts_total {}",
+            get(&self.ledger_conflicts)
+        );
+        out.push_str("# TYPE rinha_already_booked_total counter\n");
+        let _ = writeln!(
+            out,
+            "rinha_already_booked_total {}",
+            get(&self.already_booked)
+        );
         out.push_str("# TYPE rinha_enqueue_outcome_resolved_total counter\n");
         for (i, r) in RESOLVED.iter().enumerate() {
             let _ = writeln!(
@@ -185,6 +209,7 @@ mod tests {
         m.call_started(Processor::Fallback);
         m.call_finished(Processor::Fallback, "processed", 7);
         m.booked(Processor::Fallback);
+        m.ledger_conflict();
         let text = m.render(Some((3, 1, 0)));
         assert!(text.contains("rinha_http_requests_total{status=\"202\"} 2"));
         assert!(text.contains("rinha_http_requests_total{status=\"other\"} 1"));
@@ -194,5 +219,7 @@ mod tests {
         assert!(text.contains("rinha_processor_inflight{processor=\"fallback\"} 0"));
         assert!(text.contains("rinha_bookings_total{processor=\"fallback\"} 1"));
         assert!(text.contains("rinha_queue_length 3"));
+        assert!(text.contains("rinha_ledger_conflicts_total 1"));
+        assert!(text.contains("rinha_already_booked_total 0"));
     }
 }

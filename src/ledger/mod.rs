@@ -3,12 +3,14 @@
 pub mod migrate;
 mod writer;
 
+use std::collections::HashSet;
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use crate::domain::{CorrelationId, Millis, Processor};
 
-pub use writer::{Booking, BookingWriter};
+pub use writer::{Booked, Booking, BookingWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -122,6 +124,30 @@ impl Ledger {
                     requested_at: row.get(2),
                 })
             }))
+    }
+
+    /// Which of `ids` the ledger already has: one query for a whole batch read from the queue.
+    pub async fn booked_among(
+        &self,
+        ids: &[CorrelationId],
+    ) -> Result<HashSet<CorrelationId>, LedgerError> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT correlation_id::text FROM payments
+                 WHERE correlation_id = ANY($1::text[]::uuid[])",
+            )
+            .await?;
+        let texts: Vec<&str> = ids.iter().map(CorrelationId::as_str).collect();
+        Ok(client
+            .query(&stmt, &[&texts])
+            .await?
+            .iter()
+            .filter_map(|row| CorrelationId::parse(row.get::<_, &str>(0)).ok())
+            .collect())
     }
 
     /// Deletes every booking.

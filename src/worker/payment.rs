@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::routing::{RoutingHandle, Ticket};
 use super::stores::{PaymentStore, Processors};
 use crate::domain::{Attempt, Millis, Processor, now_millis};
-use crate::ledger::Booking;
+use crate::ledger::{Booked, Booking};
 use crate::metrics::Metrics;
 use crate::processor::CallOutcome;
 use crate::queue::QueuedPayment;
@@ -82,10 +82,7 @@ pub async fn process<S: PaymentStore + Processors>(
 ) {
     let since = now_millis();
     let attempt = if entry.redelivered {
-        match resume_state(ctx.world, &entry).await {
-            Some(a) => a,
-            None => return,
-        }
+        resume_state(ctx.world, &entry).await
     } else {
         Attempt::FRESH
     };
@@ -204,24 +201,10 @@ async fn call<S: Processors>(
     outcome
 }
 
-/// For an entry delivered before: finishes it if it is already booked, else returns the
-/// attempt to continue from.
-async fn resume_state<S: PaymentStore>(world: &S, entry: &QueuedPayment) -> Option<Attempt> {
+/// For an entry delivered before: the attempt to continue from (the ledger was checked for
+/// the whole batch before, see [`super::ledger_check`]).
+async fn resume_state<S: PaymentStore>(world: &S, entry: &QueuedPayment) -> Attempt {
     let id = entry.correlation_id;
-    loop {
-        match world.is_booked(&id).await {
-            Ok(true) => {
-                tracing::info!(correlation_id = %id, "already booked; acknowledging");
-                finish(world, entry).await;
-                return None;
-            }
-            Ok(false) => break,
-            Err(err) => {
-                tracing::warn!(correlation_id = %id, %err, "ledger check failed; retrying");
-                tokio::time::sleep(STORE_RETRY).await;
-            }
-        }
-    }
     loop {
         match world.attempt(&id).await {
             Ok(record) => {
@@ -232,7 +215,7 @@ async fn resume_state<S: PaymentStore>(world: &S, entry: &QueuedPayment) -> Opti
                 if let Some(open) = attempt.unresolved {
                     tracing::info!(correlation_id = %id, processor = %open.processor, requested_at = open.requested_at, "continuing an unresolved call");
                 }
-                return Some(attempt);
+                return attempt;
             }
             Err(err) => {
                 tracing::warn!(correlation_id = %id, %err, "reading the attempt record failed; retrying");
@@ -304,12 +287,30 @@ pub(super) async fn book<S: PaymentStore>(
         amount: entry.amount,
         requested_at,
     };
-    while let Err(err) = ctx.world.book(booking).await {
-        tracing::warn!(correlation_id = %entry.correlation_id, %err, "booking failed; retrying");
-        tokio::time::sleep(STORE_RETRY).await;
+    let id = entry.correlation_id;
+    let booked = loop {
+        match ctx.world.book(booking).await {
+            Ok(booked) => break booked,
+            Err(err) => {
+                tracing::warn!(correlation_id = %id, %err, "booking failed; retrying");
+                tokio::time::sleep(STORE_RETRY).await;
+            }
+        }
+    };
+    match booked {
+        Booked::New => {
+            ctx.metrics.booked(p);
+            tracing::debug!(correlation_id = %id, processor = %p, requested_at, "booked");
+        }
+        Booked::Again => {
+            tracing::info!(correlation_id = %id, processor = %p, "the ledger already had this booking");
+        }
+        Booked::Conflict { booked_at } => {
+            // Paid at both processors: nothing here can undo it, but nobody may miss it.
+            ctx.metrics.ledger_conflict();
+            tracing::error!(correlation_id = %id, paid_at = %p, %booked_at, "LEDGER CONFLICT: paid at {p} but booked at {booked_at}: charged twice");
+        }
     }
-    ctx.metrics.booked(p);
-    tracing::debug!(correlation_id = %entry.correlation_id, processor = %p, requested_at, "booked");
     finish(ctx.world, entry).await;
     Step::Booked(p)
 }

@@ -42,12 +42,19 @@ impl PaymentStore for Fake {
         *self.acknowledged.lock().unwrap() += 1;
         Ok(())
     }
-    async fn is_booked(&self, _: &CorrelationId) -> Result<bool, StoreError> {
-        Ok(!self.booked.lock().unwrap().is_empty())
-    }
-    async fn book(&self, booking: Booking) -> Result<(), StoreError> {
-        self.booked.lock().unwrap().push(booking);
-        Ok(())
+    /// Like the ledger: one row per payment, the first kept.
+    async fn book(&self, booking: Booking) -> Result<Booked, StoreError> {
+        let mut booked = self.booked.lock().unwrap();
+        Ok(match booked.first() {
+            None => {
+                booked.push(booking);
+                Booked::New
+            }
+            Some(first) if first.processor == booking.processor => Booked::Again,
+            Some(first) => Booked::Conflict {
+                booked_at: first.processor,
+            },
+        })
     }
 }
 
@@ -353,4 +360,25 @@ async fn an_answered_resend_does_not_move_the_grace_clock_of_the_call_still_open
     assert_eq!(open.last_sent, first.last_sent);
     assert_eq!(open.requested_at, first.requested_at);
     assert_eq!(bench.fake.record().unresolved, Some(open));
+}
+
+#[tokio::test]
+async fn a_200_for_a_payment_the_ledger_has_at_the_other_processor_is_an_alarm() {
+    let mut bench = Bench::new(Fake::answering([CallOutcome::Processed]));
+    let earlier = Booking {
+        correlation_id: bench.state.entry.correlation_id,
+        processor: Processor::Fallback,
+        amount: bench.state.entry.amount,
+        requested_at: 1,
+    };
+    bench.fake.booked.lock().unwrap().push(earlier);
+    assert_eq!(bench.step().await, Step::Booked(Processor::Default));
+    assert_eq!(bench.fake.booked(), vec![earlier], "the ledger keeps its first row");
+    assert_eq!(*bench.fake.acknowledged.lock().unwrap(), 1);
+    let metrics = bench.metrics.render(None);
+    assert!(
+        metrics.contains("rinha_ledger_conflicts_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("rinha_bookings_total{processor=\"default\"} 0"));
 }
