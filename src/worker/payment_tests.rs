@@ -17,6 +17,10 @@ struct Fake {
     answers: Mutex<VecDeque<CallOutcome>>,
     /// What `GET /payments/{id}` answers: the stored `requestedAt`, or `None` for a 404.
     stored: Mutex<Option<Millis>>,
+    /// When set, only this processor has the payment; the other answers 404.
+    stored_only_at: Mutex<Option<Processor>>,
+    /// Every `GET /payments/{id}` asked, by processor.
+    asked: Mutex<Vec<Processor>>,
     /// Every call made: processor and `requestedAt`.
     calls: Mutex<Vec<(Processor, Millis)>>,
     /// The latest attempt record written.
@@ -73,7 +77,11 @@ impl Processors for Fake {
             .pop_front()
             .expect("a scripted answer for every call")
     }
-    async fn stored(&self, _: Processor, _: &CorrelationId) -> Result<Option<Millis>, StoreError> {
+    async fn stored(&self, p: Processor, _: &CorrelationId) -> Result<Option<Millis>, StoreError> {
+        self.asked.lock().unwrap().push(p);
+        if self.stored_only_at.lock().unwrap().is_some_and(|only| only != p) {
+            return Ok(None);
+        }
         Ok(*self.stored.lock().unwrap())
     }
 }
@@ -150,6 +158,19 @@ impl Bench {
     fn after_a_busy_answer(mut self) -> Self {
         self.state.resend = true;
         self
+    }
+
+    /// Runs the whole payment as the worker does, from its queue entry delivered again.
+    async fn process_redelivered(&mut self) {
+        let ctx = StepContext {
+            world: &self.fake,
+            routing: &self.routing,
+            metrics: &self.metrics,
+            unknown_grace: self.unknown_grace,
+        };
+        let mut entry = self.state.entry.clone();
+        entry.redelivered = true;
+        process(&ctx, entry, self.shutdown.clone()).await;
     }
 
     async fn step(&mut self) -> Step {
@@ -381,4 +402,41 @@ async fn a_200_for_a_payment_the_ledger_has_at_the_other_processor_is_an_alarm()
         "{metrics}"
     );
     assert!(metrics.contains("rinha_bookings_total{processor=\"default\"} 0"));
+}
+
+#[tokio::test]
+async fn an_unreadable_attempt_record_is_resolved_by_asking_both_processors_not_treated_as_fresh() {
+    // Were the record taken as fresh, the payment would be paid at the default (scripted 200).
+    let fake = Fake::answering([CallOutcome::Processed]);
+    *fake.record.lock().unwrap() = Some("v9|garbage".to_owned());
+    *fake.stored.lock().unwrap() = Some(7);
+    *fake.stored_only_at.lock().unwrap() = Some(Processor::Fallback);
+    let mut bench = Bench::new(fake);
+    bench.process_redelivered().await;
+    assert!(bench.fake.calls().is_empty(), "asked, never called");
+    let asked = bench.fake.asked.lock().unwrap().clone();
+    assert!(asked.contains(&Processor::Default) && asked.contains(&Processor::Fallback));
+    let booked = bench.fake.booked();
+    assert_eq!(booked.len(), 1);
+    assert_eq!(
+        (booked[0].processor, booked[0].requested_at),
+        (Processor::Fallback, 7)
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_attempt_record_found_nowhere_waits_the_grace_before_a_call() {
+    let fake = Fake::answering([CallOutcome::Processed]);
+    *fake.record.lock().unwrap() = Some("garbage".to_owned());
+    let mut bench = Bench::new(fake);
+    bench.unknown_grace = Duration::from_millis(600);
+    let started = std::time::Instant::now();
+    bench.process_redelivered().await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "called after {:?}, inside the grace",
+        started.elapsed()
+    );
+    assert_eq!(bench.fake.booked().len(), 1);
+    assert_eq!(bench.fake.calls().len(), 1);
 }
