@@ -30,9 +30,19 @@ pub(super) async fn get(api: &Api, raw_id: &str) -> Result<Reply, ApiError> {
             serde_json::Value::from(reason)
         )));
     }
-    let attempt = attempt.as_deref().and_then(Attempt::decode);
+    let Some(attempt) = attempt.as_deref().map(Attempt::decode) else {
+        return Ok(json(format!(
+            r#"{{"correlationId":"{id}","amount":{amount},"status":"queued"}}"#
+        )));
+    };
+    let Some(attempt) = attempt else {
+        // Being resolved by asking both processors (see `worker::resolve`).
+        return Ok(json(format!(
+            r#"{{"correlationId":"{id}","amount":{amount},"status":"in_flight","record":"unreadable"}}"#
+        )));
+    };
     Ok(json(
-        match attempt.and_then(|a| a.unresolved.map(|u| (a.number, u))) {
+        match attempt.unresolved.map(|u| (attempt.number, u)) {
             Some((number, open)) => format!(
                 r#"{{"correlationId":"{id}","amount":{amount},"status":"in_flight","processor":"{}","since":"{}","attempt":{number}}}"#,
                 open.processor,

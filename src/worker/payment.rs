@@ -82,7 +82,13 @@ pub async fn process<S: PaymentStore + Processors>(
 ) {
     let since = now_millis();
     let attempt = if entry.redelivered {
-        resume_state(ctx.world, &entry).await
+        match resume_state(ctx.world, &entry).await {
+            Some(attempt) => attempt,
+            None => match super::resolve::ask_both(ctx, &entry, &mut shutdown).await {
+                Some(attempt) => attempt,
+                None => return,
+            },
+        }
     } else {
         Attempt::FRESH
     };
@@ -202,20 +208,21 @@ async fn call<S: Processors>(
 }
 
 /// For an entry delivered before: the attempt to continue from (the ledger was checked for
-/// the whole batch before, see [`super::ledger_check`]).
-async fn resume_state<S: PaymentStore>(world: &S, entry: &QueuedPayment) -> Attempt {
+/// the whole batch before, see [`super::ledger_check`]); `None` when its record cannot be read.
+async fn resume_state<S: PaymentStore>(world: &S, entry: &QueuedPayment) -> Option<Attempt> {
     let id = entry.correlation_id;
     loop {
         match world.attempt(&id).await {
-            Ok(record) => {
-                let attempt = record
-                    .as_deref()
-                    .and_then(Attempt::decode)
-                    .unwrap_or(Attempt::FRESH);
+            Ok(None) => return Some(Attempt::FRESH),
+            Ok(Some(record)) => {
+                let Some(attempt) = Attempt::decode(&record) else {
+                    tracing::warn!(correlation_id = %id, record, "unreadable attempt record; asking both processors");
+                    return None;
+                };
                 if let Some(open) = attempt.unresolved {
                     tracing::info!(correlation_id = %id, processor = %open.processor, requested_at = open.requested_at, "continuing an unresolved call");
                 }
-                return attempt;
+                return Some(attempt);
             }
             Err(err) => {
                 tracing::warn!(correlation_id = %id, %err, "reading the attempt record failed; retrying");

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use super::payment::{PaymentState, Step, StepContext, book, save_attempt, sleep_or_shutdown};
 use super::stores::{PaymentStore, Processors};
-use crate::domain::{Millis, Unresolved, now_millis};
+use crate::domain::{Attempt, Millis, Processor, Unresolved, now_millis};
+use crate::queue::QueuedPayment;
 use crate::shutdown::Shutdown;
 
 /// How often one unresolved call is asked about while the answer is "not found yet" or none.
@@ -52,6 +53,57 @@ pub(super) async fn ask<S: PaymentStore + Processors>(
             // Debug: while a processor is down every pinned payment asks twice a second.
             tracing::debug!(correlation_id = %id, processor = %p, %err, "could not ask about an unknown call");
             Step::Retry
+        }
+    }
+}
+
+/// Resolves a payment whose attempt record cannot be read (a newer format, garbage): it may have
+/// been sent to either processor, so both are asked. Books it where it is stored; when neither
+/// has it once `unknown_grace` has passed since we began (any call was sent before that), writes
+/// a readable record and returns it, free to go anywhere. `None` when it is done (booked) or
+/// shutdown began (left pending, still unreadable, for whoever continues it).
+pub(super) async fn ask_both<S: PaymentStore + Processors>(
+    ctx: &StepContext<'_, S>,
+    entry: &QueuedPayment,
+    shutdown: &mut Shutdown,
+) -> Option<Attempt> {
+    let id = entry.correlation_id;
+    let began = now_millis();
+    loop {
+        if shutdown.is_triggered() {
+            return None;
+        }
+        let asked = now_millis();
+        let mut found = Vec::new();
+        let mut all_answered = true;
+        for p in Processor::ALL {
+            match ctx.world.stored(p, &id).await {
+                Ok(Some(stored_at)) => found.push((p, stored_at)),
+                Ok(None) => {}
+                Err(err) => {
+                    all_answered = false;
+                    tracing::debug!(correlation_id = %id, processor = %p, %err, "could not ask about a payment with an unreadable record");
+                }
+            }
+        }
+        if let [(p, stored_at), rest @ ..] = found.as_slice() {
+            for (other, _) in rest {
+                ctx.metrics.ledger_conflict();
+                tracing::error!(correlation_id = %id, paid_at = %other, booked_at = %p, "LEDGER CONFLICT: stored by both processors: charged twice");
+            }
+            book(ctx, entry, *p, *stored_at).await;
+            return None;
+        }
+        if all_answered && asked - began > ctx.unknown_grace.as_millis() as Millis {
+            tracing::info!(correlation_id = %id, "stored by neither processor; continuing as not sent");
+            let attempt = Attempt::FRESH;
+            if !save_attempt(ctx.world, entry, &attempt, shutdown).await {
+                return None;
+            }
+            return Some(attempt);
+        }
+        if !sleep_or_shutdown(ASK_EVERY, shutdown).await {
+            return None;
         }
     }
 }
