@@ -76,6 +76,13 @@ mod tests {
     }
 
     #[test]
+    fn a_redirect_is_a_misconfigured_processor_never_a_processed_payment() {
+        for s in [301, 302, 303, 307, 308] {
+            assert_eq!(classify_status(s, None), CallOutcome::Misconfigured, "{s}");
+        }
+    }
+
+    #[test]
     fn every_outcome_has_a_distinct_metric_label_that_metrics_renders() {
         let all = [
             CallOutcome::Processed,

@@ -6,7 +6,7 @@
 //! | 500 | not processed: may go to the other processor |
 //! | timeout, dropped connection | unknown: pinned to that processor and asked (`GET /payments/{id}`), never re-sent into its delay; not found after `unknown_grace_ms` → free |
 //! | 429 (`Retry-After`) | busy: retried on the same processor after the pause |
-//! | 401 / 403 / 404 | misconfigured: not used for a while, the payment stays queued |
+//! | 401 / 403 / 404, a redirect (not followed) | misconfigured: not used for a while, the payment stays queued |
 //! | 400 | dead-lettered, never retried |
 
 use std::time::{Duration, Instant};
@@ -270,4 +270,35 @@ async fn a_misconfigured_processor_is_left_alone_and_the_payment_stays_queued_un
         booked["requestedAt"],
         handle.payment(&id).unwrap().requested_at.as_str()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_not_followed_and_never_books_a_payment_the_processor_did_not_store() {
+    let stack = spawn_stack().await;
+    let default = stack.default_processor();
+    let first = new_id();
+    assert_eq!(
+        stack.post_payment(&first, "10").await.0,
+        StatusCode::ACCEPTED
+    );
+    stack.wait_for_status(&first, "booked", EVENTUALLY).await;
+    // Followed, this 302 would turn the POST into a GET of a stored payment: a 200.
+    default.faults().push(
+        Fault::Redirect {
+            status: 302,
+            location: format!("/payments/{first}"),
+        },
+        1,
+    );
+    let id = new_id();
+    assert_eq!(
+        stack.post_payment(&id, "19.90").await.0,
+        StatusCode::ACCEPTED
+    );
+
+    let booked = stack.wait_for_status(&id, "booked", EVENTUALLY).await;
+
+    assert_eq!(booked["processor"], "fallback", "{booked}");
+    assert!(default.payment(&id).is_none());
+    assert!(stack.fallback_processor().payment(&id).is_some());
 }

@@ -58,14 +58,18 @@ impl Handler for PostPayment {
             return reply::empty(res, StatusCode::BAD_REQUEST);
         };
         let fault = state.faults.take();
-        match fault {
+        match &fault {
             Some(Fault::Status {
                 status,
                 retry_after,
             }) => {
                 let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return reply::with_retry_after(res, status, retry_after.map(u64::from));
+            }
+            Some(Fault::Redirect { status, location }) => {
+                let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::FOUND);
+                return reply::redirect(res, status, location);
             }
             // Holds the in-flight permit for as long as the client waits, like a stuck server.
             Some(Fault::Hang) => std::future::pending::<()>().await,
