@@ -165,7 +165,7 @@ pub async fn step<S: PaymentStore + Processors>(
         | CallOutcome::Rejected => {
             match outcome {
                 CallOutcome::Misconfigured => {
-                    tracing::error!(correlation_id = %id, processor = %p, "processor answered 401/403/404: misconfigured; payment stays queued");
+                    tracing::error!(correlation_id = %id, processor = %p, "processor answered 401/403/404 or a redirect: misconfigured; payment stays queued");
                 }
                 CallOutcome::Rejected => {
                     tracing::warn!(correlation_id = %id, processor = %p, "400 while an earlier call is unresolved; staying pinned");
