@@ -181,6 +181,37 @@ fn watchdog(ms: u64) -> Result<Option<Duration>, ConfigError> {
     }
 }
 
+/// `reclaim_idle_ms`: by default 2 × the processor timeout, so a dead consumer's entries are
+/// taken over only once any call it could still be waiting on has surely ended. At least 100 ms:
+/// live workers refresh their entries every quarter of it, and reclaim that often (0 spins).
+fn reclaim_idle(ms: Option<u64>, processor_timeout: Duration) -> Result<Duration, ConfigError> {
+    match ms {
+        None => Ok(processor_timeout * 2),
+        Some(0..100) => Err(ConfigError::Key {
+            key: "reclaim_idle_ms",
+            message: "must be at least 100 (entries are refreshed every quarter of it)".into(),
+        }),
+        Some(ms) => Ok(Duration::from_millis(ms)),
+    }
+}
+
+/// `unknown_grace_ms`: the longest a processor may still store a call after it was sent; by
+/// default 2 × the processor timeout. Never below the timeout: a call that timed out was still
+/// in the processor's delay then, so a "not found" sooner says nothing.
+fn unknown_grace(ms: Option<u64>, processor_timeout: Duration) -> Result<Duration, ConfigError> {
+    let grace = ms.map_or(processor_timeout * 2, Duration::from_millis);
+    if grace < processor_timeout {
+        return Err(ConfigError::Key {
+            key: "unknown_grace_ms",
+            message: format!(
+                "must be at least processor_timeout_ms ({} ms)",
+                processor_timeout.as_millis()
+            ),
+        });
+    }
+    Ok(grace)
+}
+
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -294,16 +325,8 @@ impl Settings {
             worker_name,
             max_inflight: raw.max_inflight,
             max_calls_per_sec: raw.max_calls_per_sec,
-            // A dead consumer's entries are taken over only once any call it could still be
-            // waiting on has surely ended.
-            reclaim_idle: raw
-                .reclaim_idle_ms
-                .map(Duration::from_millis)
-                .unwrap_or(processor_timeout * 2),
-            unknown_grace: raw
-                .unknown_grace_ms
-                .map(Duration::from_millis)
-                .unwrap_or(processor_timeout * 2),
+            reclaim_idle: reclaim_idle(raw.reclaim_idle_ms, processor_timeout)?,
+            unknown_grace: unknown_grace(raw.unknown_grace_ms, processor_timeout)?,
             health_poll_interval: positive("health_poll_interval_ms", raw.health_poll_interval_ms)?,
             runtime_threads: raw.runtime_threads.filter(|&n| n > 0),
             watchdog: watchdog(raw.watchdog_ms)?,
