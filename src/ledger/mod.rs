@@ -169,3 +169,42 @@ impl Ledger {
         &self.pool
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A PostgreSQL that accepts connections and never answers (stopped, or its host gone
+    /// quiet) must cost a caller the connect timeout, not forever.
+    #[tokio::test]
+    async fn a_server_that_never_answers_costs_the_connect_timeout_not_forever() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                open.push(socket);
+            }
+        });
+        let ledger = Ledger::new(
+            &format!("postgres://rinha@127.0.0.1:{port}/rinha"),
+            &PoolSettings {
+                size: 1,
+                connect_timeout: Duration::from_millis(300),
+                wait_timeout: Duration::from_millis(300),
+            },
+        )
+        .unwrap();
+        let started = Instant::now();
+        let answered = tokio::time::timeout(Duration::from_secs(10), ledger.ping()).await;
+        assert_eq!(answered, Ok(false), "ping gave up");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "gave up after {:?}",
+            started.elapsed()
+        );
+        held.abort();
+    }
+}
