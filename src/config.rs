@@ -40,6 +40,10 @@ pub struct Settings {
     pub redis_url: String,
     pub postgres_url: String,
     pub postgres_pool_size: usize,
+    /// Opening a PostgreSQL connection (handshake included).
+    pub postgres_connect_timeout: Duration,
+    /// Waiting for a free connection of the pool.
+    pub postgres_pool_wait: Duration,
     pub processors: [ProcessorSettings; 2],
     pub processor_timeout: Duration,
     pub enqueue_deadline: Duration,
@@ -77,6 +81,15 @@ impl Settings {
     pub fn processor(&self, p: Processor) -> &ProcessorSettings {
         &self.processors[p.index()]
     }
+
+    /// The ledger pool's size and timeouts.
+    pub fn ledger_pool(&self) -> crate::ledger::PoolSettings {
+        crate::ledger::PoolSettings {
+            size: self.postgres_pool_size,
+            connect_timeout: self.postgres_connect_timeout,
+            wait_timeout: self.postgres_pool_wait,
+        }
+    }
 }
 
 /// Variables owned by the process supervisor, handed on to telemetry and sd_notify.
@@ -97,6 +110,8 @@ struct RawSettings {
     redis_url: String,
     postgres_url: String,
     postgres_pool_size: usize,
+    postgres_connect_timeout_ms: u64,
+    postgres_pool_wait_ms: u64,
     default_url: String,
     fallback_url: String,
     #[serde(deserialize_with = "decimal_text")]
@@ -128,6 +143,8 @@ impl Default for RawSettings {
             redis_url: "redis://127.0.0.1:6379".into(),
             postgres_url: "postgres://rinha@127.0.0.1:5432/rinha".into(),
             postgres_pool_size: 4,
+            postgres_connect_timeout_ms: 2_000,
+            postgres_pool_wait_ms: 2_000,
             default_url: "http://127.0.0.1:8001".into(),
             fallback_url: "http://127.0.0.1:8002".into(),
             default_fee: "0.05".into(),
@@ -303,6 +320,11 @@ impl Settings {
             redis_url: raw.redis_url,
             postgres_url: raw.postgres_url,
             postgres_pool_size: raw.postgres_pool_size,
+            postgres_connect_timeout: positive(
+                "postgres_connect_timeout_ms",
+                raw.postgres_connect_timeout_ms,
+            )?,
+            postgres_pool_wait: positive("postgres_pool_wait_ms", raw.postgres_pool_wait_ms)?,
             processors: [
                 ProcessorSettings {
                     processor: Processor::Default,
@@ -390,6 +412,8 @@ mod tests {
             // A "not found" before the call could even have timed out says nothing.
             ("unknown_grace_ms", "0"),
             ("unknown_grace_ms", "2999"),
+            ("postgres_connect_timeout_ms", "0"),
+            ("postgres_pool_wait_ms", "0"),
         ] {
             let err = Settings::with_overrides(&[("processor_timeout_ms", "3000"), (key, value)])
                 .expect_err(&format!("{key} = {value} is refused"));

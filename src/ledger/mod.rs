@@ -4,8 +4,9 @@ pub mod migrate;
 mod writer;
 
 use std::collections::HashSet;
+use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use tokio_postgres::NoTls;
 
 use crate::domain::{CorrelationId, Millis, Processor};
@@ -44,6 +45,17 @@ pub struct BookedPayment {
     pub requested_at: Millis,
 }
 
+/// The pool's size and how long anything may wait on PostgreSQL before it is an error: without
+/// them a stopped or silent server holds every caller (the worker's booking, the summary) forever.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub size: usize,
+    /// Opening one connection, handshake included; also bounds checking an idle one.
+    pub connect_timeout: Duration,
+    /// Waiting for a free connection of the pool.
+    pub wait_timeout: Duration,
+}
+
 /// A pool of ledger connections.
 #[derive(Clone)]
 pub struct Ledger {
@@ -52,10 +64,11 @@ pub struct Ledger {
 
 impl Ledger {
     /// Builds the pool; connections open lazily.
-    pub fn new(url: &str, pool_size: usize) -> Result<Self, LedgerError> {
-        let config: tokio_postgres::Config = url
+    pub fn new(url: &str, pool: &PoolSettings) -> Result<Self, LedgerError> {
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| LedgerError::Config(e.to_string()))?;
+        config.connect_timeout(pool.connect_timeout);
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -64,7 +77,13 @@ impl Ledger {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(pool_size)
+            .max_size(pool.size)
+            .runtime(Runtime::Tokio1)
+            .timeouts(Timeouts {
+                wait: Some(pool.wait_timeout),
+                create: Some(pool.connect_timeout),
+                recycle: Some(pool.connect_timeout),
+            })
             .build()
             .map_err(|e| LedgerError::Config(e.to_string()))?;
         Ok(Self { pool })
