@@ -63,3 +63,46 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(a panic payload that is not text)")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+
+    /// A sink that blocks every write until the test ends: stderr piped to a reader that
+    /// stopped reading, or a journal stalled during an outage.
+    struct Stuck(mpsc::Receiver<()>);
+
+    impl Write for Stuck {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            Err(std::io::Error::other("closed"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stuck_log_sink_drops_lines_instead_of_blocking_the_caller() {
+        let (release, stuck) = mpsc::channel();
+        let (writer, _guard) = NonBlocking::new(Stuck(stuck), 16);
+        let started = Instant::now();
+        for i in 0..1_000 {
+            let mut line = writer.make_writer();
+            writeln!(line, "line {i}").unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "logging blocked for {:?}",
+            started.elapsed()
+        );
+        assert!(writer.dropped() >= 1_000 - 16 - 1, "{}", writer.dropped());
+        drop(release);
+    }
+}
