@@ -6,6 +6,8 @@
 mod context;
 pub mod health;
 mod health_loop;
+#[cfg(test)]
+mod fake_world;
 mod ledger_check;
 mod payment;
 mod refresh_loop;
