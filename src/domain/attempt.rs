@@ -170,9 +170,7 @@ mod tests {
             kept.unresolved, first.unresolved,
             "the earlier call stays open, and its grace still counts from its own send"
         );
-        let next = first
-            .not_stored()
-            .before_call(Processor::Fallback, 3_000);
+        let next = first.not_stored().before_call(Processor::Fallback, 3_000);
         assert_eq!(next.unresolved.unwrap().requested_at, 3_000);
     }
 }

@@ -84,7 +84,12 @@ impl Processors for Fake {
     }
     async fn stored(&self, p: Processor, _: &CorrelationId) -> Result<Option<Millis>, StoreError> {
         self.asked.lock().unwrap().push(p);
-        if self.stored_only_at.lock().unwrap().is_some_and(|only| only != p) {
+        if self
+            .stored_only_at
+            .lock()
+            .unwrap()
+            .is_some_and(|only| only != p)
+        {
             return Ok(None);
         }
         Ok(*self.stored.lock().unwrap())
@@ -151,7 +156,12 @@ impl Bench {
     }
 
     /// A payment pinned to `p` by an unresolved call sent `quiet_for` ago.
-    pub(super) fn pinned_to(mut self, p: Processor, requested_at: Millis, quiet_for: Duration) -> Self {
+    pub(super) fn pinned_to(
+        mut self,
+        p: Processor,
+        requested_at: Millis,
+        quiet_for: Duration,
+    ) -> Self {
         let sent = now_millis() - quiet_for.as_millis() as Millis;
         let mut attempt = Attempt::FRESH.before_call(p, requested_at);
         attempt.unresolved.as_mut().unwrap().last_sent = sent;

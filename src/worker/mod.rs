@@ -4,10 +4,10 @@
 //! tasks is bounded, so a backlog waits in Redis (durable) rather than in memory.
 
 mod context;
-pub mod health;
-mod health_loop;
 #[cfg(test)]
 mod fake_world;
+pub mod health;
+mod health_loop;
 mod ledger_check;
 mod payment;
 mod refresh_loop;
@@ -101,8 +101,7 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
             .lock()
             .unwrap()
             .extend(entries.iter().map(|e| e.entry_id.clone()));
-        let Some(entries) = ledger_check::without_booked(&ctx, entries, &mut shutdown).await
-        else {
+        let Some(entries) = ledger_check::without_booked(&ctx, entries, &mut shutdown).await else {
             break;
         };
         for entry in entries {

@@ -216,7 +216,11 @@ async fn a_200_for_a_payment_the_ledger_has_at_the_other_processor_is_an_alarm()
     };
     bench.fake.booked.lock().unwrap().push(earlier);
     assert_eq!(bench.step().await, Step::Booked(Processor::Default));
-    assert_eq!(bench.fake.booked(), vec![earlier], "the ledger keeps its first row");
+    assert_eq!(
+        bench.fake.booked(),
+        vec![earlier],
+        "the ledger keeps its first row"
+    );
     assert_eq!(*bench.fake.acknowledged.lock().unwrap(), 1);
     let metrics = bench.metrics.render(None);
     assert!(

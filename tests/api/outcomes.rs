@@ -70,7 +70,11 @@ async fn a_processor_slower_than_the_timeout_is_asked_and_the_payment_it_stored_
         booked["requestedAt"],
         default.payment(&id).unwrap().requested_at.as_str()
     );
-    assert_eq!(default.payments_received(), 1, "asked, never re-sent into the delay");
+    assert_eq!(
+        default.payments_received(),
+        1,
+        "asked, never re-sent into the delay"
+    );
     assert_eq!(fallback.payments_received(), 0, "never charged elsewhere");
 
     // Recovered: the next payment goes through the ordinary way.

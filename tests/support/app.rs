@@ -401,7 +401,10 @@ impl Stack {
 
     /// The in-process worker's `GET /metrics` text.
     pub async fn worker_metrics(&self) -> String {
-        let (_, worker) = self.worker.as_ref().expect("this stack runs an in-process worker");
+        let (_, worker) = self
+            .worker
+            .as_ref()
+            .expect("this stack runs an in-process worker");
         let url = format!("http://{}/metrics", worker.operations.addr);
         let response = self.client.get(url).send().await.expect("worker /metrics");
         response.text().await.expect("reading /metrics")

@@ -83,9 +83,18 @@ mod tests {
 
     #[test]
     fn formats_utc_wall_time_with_significant_fraction_digits() {
-        assert_eq!(format_zoneless(1_752_582_896_123_000), "2025-07-15T12:34:56.123");
-        assert_eq!(format_zoneless(1_752_582_896_000_000), "2025-07-15T12:34:56");
-        assert_eq!(format_zoneless(1_752_582_896_000_010), "2025-07-15T12:34:56.00001");
+        assert_eq!(
+            format_zoneless(1_752_582_896_123_000),
+            "2025-07-15T12:34:56.123"
+        );
+        assert_eq!(
+            format_zoneless(1_752_582_896_000_000),
+            "2025-07-15T12:34:56"
+        );
+        assert_eq!(
+            format_zoneless(1_752_582_896_000_010),
+            "2025-07-15T12:34:56.00001"
+        );
         assert_eq!(format_zoneless(-1), "1969-12-31T23:59:59.999999");
     }
 

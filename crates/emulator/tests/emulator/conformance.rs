@@ -47,7 +47,9 @@ async fn get_payment_answers_requested_at_as_utc_wall_time_without_a_zone_design
         ("2025-07-15T12:34:56.5", "2025-07-15T12:34:56.5"),
     ];
     for (n, (sent, answered)) in (1..).zip(cases) {
-        let paid = pay_with(&client, &emu, &id(n), "19.90", sent).await.unwrap();
+        let paid = pay_with(&client, &emu, &id(n), "19.90", sent)
+            .await
+            .unwrap();
         assert_eq!(paid.status(), StatusCode::OK, "{sent}");
         let body: Value = get_payment(&emu, &id(n)).await.json().await.unwrap();
         assert_eq!(body["requestedAt"], answered, "sent {sent}");
@@ -61,7 +63,10 @@ async fn get_payment_is_not_delayed() {
     emu.handle().set_delay_ms(5_000);
     let started = Instant::now();
     assert_eq!(get_payment(&emu, &id(1)).await.status(), StatusCode::OK);
-    assert_eq!(get_payment(&emu, &id(2)).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_payment(&emu, &id(2)).await.status(),
+        StatusCode::NOT_FOUND
+    );
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "answered after {:?}",

@@ -72,10 +72,17 @@ async fn a_scripted_redirect_answers_its_status_and_location_without_storing() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let response = pay_with(&no_follow, &emu, &id(1), "19.90", AT).await.unwrap();
+    let response = pay_with(&no_follow, &emu, &id(1), "19.90", AT)
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(
-        response.headers().get("location").unwrap().to_str().unwrap(),
+        response
+            .headers()
+            .get("location")
+            .unwrap()
+            .to_str()
+            .unwrap(),
         "/elsewhere"
     );
     assert!(emu.handle().payment(&id(1)).is_none());
