@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    rinha::telemetry::init(&settings.process);
+    let _log = rinha::telemetry::init(&settings.process);
     let threads = settings
         .runtime_threads
         .unwrap_or(if role == Role::Api { 1 } else { 2 });

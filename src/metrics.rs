@@ -56,6 +56,8 @@ pub struct Metrics {
     bookings: [Counter; 2],
     dead_letters: Counter,
     malformed_entries: Counter,
+    ledger_conflicts: Counter,
+    already_booked: Counter,
     /// In [`RESOLVED`] order.
     enqueue_resolved: Vec<Counter>,
     enqueue_unknown: Counter,
@@ -156,6 +158,20 @@ impl Metrics {
             malformed_entries.clone(),
         );
 
+        let ledger_conflicts = Counter::default();
+        registry.register(
+            "rinha_ledger_conflicts",
+            "Payments paid at one processor whose ledger row names the other: paid twice",
+            ledger_conflicts.clone(),
+        );
+
+        let already_booked = Counter::default();
+        registry.register(
+            "rinha_already_booked",
+            "Queue entries whose payment the ledger already had, acknowledged without a call",
+            already_booked.clone(),
+        );
+
         let enqueue_resolved = Family::<Labels, Counter>::default();
         registry.register(
             "rinha_enqueue_outcome_resolved",
@@ -208,6 +224,8 @@ impl Metrics {
             bookings,
             dead_letters,
             malformed_entries,
+            ledger_conflicts,
+            already_booked,
             enqueue_resolved,
             enqueue_unknown,
             queue_length,
@@ -258,6 +276,16 @@ impl Metrics {
         self.enqueue_unknown.inc();
     }
 
+    /// A payment paid at one processor whose ledger row says the other: paid twice.
+    pub fn ledger_conflict(&self) {
+        self.ledger_conflicts.inc();
+    }
+
+    /// A queue entry whose payment the ledger already had: acknowledged without a call.
+    pub fn already_booked(&self, n: u64) {
+        self.already_booked.inc_by(n);
+    }
+
     pub fn dead_lettered(&self) {
         self.dead_letters.inc();
     }
@@ -303,6 +331,7 @@ mod tests {
         m.call_finished(Processor::Fallback, "busy", 1500);
         m.booked(Processor::Fallback);
         m.enqueue_unknown();
+        m.ledger_conflict();
         let text = m.render(Some(QueueDepth {
             length: 3,
             pending: 1,
@@ -321,6 +350,8 @@ mod tests {
             "rinha_processor_call_duration_seconds_bucket{le=\"+Inf\",processor=\"fallback\"} 2",
             "rinha_bookings_total{processor=\"fallback\"} 1",
             "rinha_enqueue_outcome_unknown_total 1",
+            "rinha_ledger_conflicts_total 1",
+            "rinha_already_booked_total 0",
             "rinha_queue_length 3",
             "rinha_queue_pending 1",
             "rinha_dead_letter_queue_length 0",

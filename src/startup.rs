@@ -178,7 +178,7 @@ pub async fn spawn_api(
     surface: Surface,
 ) -> Result<RunningServer, StartupError> {
     let queue = connect_queue(settings).await?;
-    let ledger = Ledger::new(&settings.postgres_url, settings.postgres_pool_size)?;
+    let ledger = Ledger::new(&settings.postgres_url, &settings.ledger_pool())?;
     serve_api(settings, queue, ledger, metrics, surface).await
 }
 
@@ -229,7 +229,7 @@ pub async fn spawn_worker(
 ) -> Result<RunningWorker, StartupError> {
     let queue = connect_queue(settings).await?;
     let reader = connect_queue(settings).await?;
-    let ledger = Ledger::new(&settings.postgres_url, settings.postgres_pool_size)?;
+    let ledger = Ledger::new(&settings.postgres_url, &settings.ledger_pool())?;
     if !ledger.ping().await {
         return Err(StartupError::Ledger(ledger::LedgerError::Config(
             "postgres unreachable".into(),

@@ -77,6 +77,11 @@ pub(super) enum State {
         since: String,
         attempt: u32,
     },
+    /// An attempt record this version cannot read, being resolved by asking the processors.
+    #[serde(rename = "in_flight")]
+    InFlightUnreadable {
+        record: &'static str,
+    },
     #[serde(rename_all = "camelCase")]
     Booked {
         processor: &'static str,

@@ -37,6 +37,15 @@ pub(super) async fn get(api: &Api, raw_id: &str) -> Result<Reply, ApiError> {
     if let Some(reason) = view.dead_letter {
         return answer(amount, State::DeadLettered { reason });
     }
+    if view.attempt_unreadable {
+        // Being resolved by asking both processors (see `worker::resolve`).
+        return answer(
+            amount,
+            State::InFlightUnreadable {
+                record: "unreadable",
+            },
+        );
+    }
     let state = match view
         .attempt
         .and_then(|a| a.unresolved.map(|u| (a.number, u)))

@@ -40,6 +40,10 @@ pub struct Settings {
     pub redis_url: String,
     pub postgres_url: String,
     pub postgres_pool_size: usize,
+    /// Opening a PostgreSQL connection (handshake included).
+    pub postgres_connect_timeout: Duration,
+    /// Waiting for a free connection of the pool.
+    pub postgres_pool_wait: Duration,
     pub processors: [ProcessorSettings; 2],
     pub processor_timeout: Duration,
     pub enqueue_deadline: Duration,
@@ -87,6 +91,15 @@ impl Settings {
     pub fn processor(&self, p: Processor) -> &ProcessorSettings {
         &self.processors[p.index()]
     }
+
+    /// The ledger pool's size and timeouts.
+    pub fn ledger_pool(&self) -> crate::ledger::PoolSettings {
+        crate::ledger::PoolSettings {
+            size: self.postgres_pool_size,
+            connect_timeout: self.postgres_connect_timeout,
+            wait_timeout: self.postgres_pool_wait,
+        }
+    }
 }
 
 /// Variables owned by the process supervisor, handed on to telemetry and sd_notify.
@@ -107,6 +120,8 @@ struct RawSettings {
     redis_url: String,
     postgres_url: String,
     postgres_pool_size: usize,
+    postgres_connect_timeout_ms: u64,
+    postgres_pool_wait_ms: u64,
     default_url: String,
     fallback_url: String,
     #[serde(deserialize_with = "decimal_text")]
@@ -143,6 +158,8 @@ impl Default for RawSettings {
             redis_url: "redis://127.0.0.1:6379".into(),
             postgres_url: "postgres://rinha@127.0.0.1:5432/rinha".into(),
             postgres_pool_size: 4,
+            postgres_connect_timeout_ms: 2_000,
+            postgres_pool_wait_ms: 2_000,
             default_url: "http://127.0.0.1:8001".into(),
             fallback_url: "http://127.0.0.1:8002".into(),
             default_fee: "0.05".into(),
@@ -199,6 +216,37 @@ fn watchdog(ms: u64) -> Result<Option<Duration>, ConfigError> {
         }),
         ms => Ok(Some(Duration::from_millis(ms))),
     }
+}
+
+/// `reclaim_idle_ms`: by default 2 × the processor timeout, so a dead consumer's entries are
+/// taken over only once any call it could still be waiting on has surely ended. At least 100 ms:
+/// live workers refresh their entries every quarter of it, and reclaim that often (0 spins).
+fn reclaim_idle(ms: Option<u64>, processor_timeout: Duration) -> Result<Duration, ConfigError> {
+    match ms {
+        None => Ok(processor_timeout * 2),
+        Some(0..100) => Err(ConfigError::Key {
+            key: "reclaim_idle_ms",
+            message: "must be at least 100 (entries are refreshed every quarter of it)".into(),
+        }),
+        Some(ms) => Ok(Duration::from_millis(ms)),
+    }
+}
+
+/// `unknown_grace_ms`: the longest a processor may still store a call after it was sent; by
+/// default 2 × the processor timeout. Never below the timeout: a call that timed out was still
+/// in the processor's delay then, so a "not found" sooner says nothing.
+fn unknown_grace(ms: Option<u64>, processor_timeout: Duration) -> Result<Duration, ConfigError> {
+    let grace = ms.map_or(processor_timeout * 2, Duration::from_millis);
+    if grace < processor_timeout {
+        return Err(ConfigError::Key {
+            key: "unknown_grace_ms",
+            message: format!(
+                "must be at least processor_timeout_ms ({} ms)",
+                processor_timeout.as_millis()
+            ),
+        });
+    }
+    Ok(grace)
 }
 
 /// A configuration problem, naming the key.
@@ -302,6 +350,11 @@ impl Settings {
             redis_url: raw.redis_url,
             postgres_url: raw.postgres_url,
             postgres_pool_size: raw.postgres_pool_size,
+            postgres_connect_timeout: positive(
+                "postgres_connect_timeout_ms",
+                raw.postgres_connect_timeout_ms,
+            )?,
+            postgres_pool_wait: positive("postgres_pool_wait_ms", raw.postgres_pool_wait_ms)?,
             processors: [
                 ProcessorSettings {
                     processor: Processor::Default,
@@ -325,16 +378,8 @@ impl Settings {
             max_inflight: raw.max_inflight,
             workers: raw.workers,
             max_calls_per_sec: raw.max_calls_per_sec,
-            // A dead consumer's entries are taken over only once any call it could still be
-            // waiting on has surely ended.
-            reclaim_idle: raw
-                .reclaim_idle_ms
-                .map(Duration::from_millis)
-                .unwrap_or(processor_timeout * 2),
-            unknown_grace: raw
-                .unknown_grace_ms
-                .map(Duration::from_millis)
-                .unwrap_or(processor_timeout * 2),
+            reclaim_idle: reclaim_idle(raw.reclaim_idle_ms, processor_timeout)?,
+            unknown_grace: unknown_grace(raw.unknown_grace_ms, processor_timeout)?,
             health_poll_interval: positive("health_poll_interval_ms", raw.health_poll_interval_ms)?,
             // 0 would probe a failing processor with every payment, and retry a misconfigured
             // one at once: both loops the pauses exist to prevent.

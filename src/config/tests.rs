@@ -56,3 +56,28 @@ fn errors_name_the_key() {
     let err = Settings::with_overrides(&[("no_such_key", "1")]).unwrap_err();
     assert!(err.to_string().contains("no_such_key"), "{err}");
 }
+
+#[test]
+fn zero_and_nonsense_durations_are_refused_naming_the_key() {
+    for (key, value) in [
+        // Reclaiming and refreshing every 0 ms is a busy loop.
+        ("reclaim_idle_ms", "0"),
+        ("reclaim_idle_ms", "50"),
+        // A "not found" before the call could even have timed out says nothing.
+        ("unknown_grace_ms", "0"),
+        ("unknown_grace_ms", "2999"),
+        ("postgres_connect_timeout_ms", "0"),
+        ("postgres_pool_wait_ms", "0"),
+    ] {
+        let err = Settings::with_overrides(&[("processor_timeout_ms", "3000"), (key, value)])
+            .expect_err(&format!("{key} = {value} is refused"));
+        assert!(err.to_string().contains(key), "{err}");
+    }
+    let ok = Settings::with_overrides(&[
+        ("processor_timeout_ms", "3000"),
+        ("unknown_grace_ms", "3000"),
+        ("reclaim_idle_ms", "100"),
+    ])
+    .unwrap();
+    assert_eq!(ok.unknown_grace, Duration::from_secs(3));
+}

@@ -4,6 +4,10 @@
 
 use super::{Millis, Processor};
 
+/// The record format's version, first in its text. Change it with any change of the fields'
+/// meaning: a record this binary cannot read is resolved by asking both processors.
+const VERSION: &str = "a2";
+
 /// The attempt record of one payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempt {
@@ -31,21 +35,29 @@ impl Attempt {
         unresolved: None,
     };
 
-    /// Record text: `number|processor|requested_at|last_sent` while unresolved, `number|-|0|0`
-    /// once the last call is known not to have been processed.
+    /// Record text, versioned: `a2|number|processor|requested_at|last_sent` while unresolved,
+    /// `a2|number|-|0|0` once the last call is known not to have been processed.
     pub fn encode(&self) -> String {
         match self.unresolved {
             Some(u) => format!(
-                "{}|{}|{}|{}",
+                "{VERSION}|{}|{}|{}|{}",
                 self.number, u.processor, u.requested_at, u.last_sent
             ),
-            None => format!("{}|-|0|0", self.number),
+            None => format!("{VERSION}|{}|-|0|0", self.number),
         }
     }
 
-    /// Parses a record; `None` for text this version does not understand.
+    /// Parses a record: this version's, or the unversioned one written before records had a
+    /// version (same fields, same meaning), so an upgrade mid-flight reads what the old binary
+    /// wrote. `None` for anything else — a newer version, garbage: the caller must then treat
+    /// the payment as possibly paid anywhere, never as fresh.
     pub fn decode(text: &str) -> Option<Self> {
-        let mut parts = text.split('|');
+        let fields = match text.strip_prefix(VERSION).and_then(|t| t.strip_prefix('|')) {
+            Some(rest) => rest,
+            None if text.starts_with(|c: char| c.is_ascii_digit()) => text,
+            None => return None,
+        };
+        let mut parts = fields.split('|');
         let number = parts.next()?.parse().ok()?;
         let processor = parts.next()?;
         let requested_at: Millis = parts.next()?.parse().ok()?;
@@ -81,17 +93,22 @@ impl Attempt {
         }
     }
 
-    /// The record after a call that was definitely not processed. `pinned_before` says
-    /// whether an earlier call was still unresolved when this one was sent: then only this call
-    /// is resolved and the payment stays pinned.
-    pub fn after_not_processed(&self, pinned_before: bool) -> Attempt {
-        if pinned_before {
-            *self
-        } else {
-            Attempt {
-                number: self.number,
-                unresolved: None,
-            }
+    /// The record after call `self` was definitely not processed (any answer but 200, 422 and
+    /// busy), where `before` is the record it was sent from. If an earlier call was still open,
+    /// it stays open and pinned, with its own `last_sent`: an answered call cannot be stored
+    /// later, so it must not push back the moment a "not found" for the earlier one counts.
+    pub fn after_not_processed(&self, before: &Attempt) -> Attempt {
+        Attempt {
+            number: self.number,
+            unresolved: before.unresolved,
+        }
+    }
+
+    /// The record once the open call is known not to be stored: free to go anywhere.
+    pub fn not_stored(&self) -> Attempt {
+        Attempt {
+            number: self.number,
+            unresolved: None,
         }
     }
 }
@@ -103,13 +120,33 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let a = Attempt::FRESH.before_call(Processor::Fallback, 1_000);
-        assert_eq!(a.encode(), "1|fallback|1000|1000");
+        assert_eq!(a.encode(), "a2|1|fallback|1000|1000");
         assert_eq!(Attempt::decode(&a.encode()), Some(a));
-        let b = a.after_not_processed(false);
-        assert_eq!(b.encode(), "1|-|0|0");
-        assert_eq!(Attempt::decode("1|-|0|0"), Some(b));
-        assert_eq!(Attempt::decode("garbage"), None);
-        assert_eq!(Attempt::decode("1|elsewhere|5"), None);
+        let b = a.not_stored();
+        assert_eq!(b.encode(), "a2|1|-|0|0");
+        assert_eq!(Attempt::decode("a2|1|-|0|0"), Some(b));
+    }
+
+    #[test]
+    fn records_written_before_the_version_still_read() {
+        let a = Attempt::FRESH.before_call(Processor::Fallback, 1_000);
+        assert_eq!(Attempt::decode("1|fallback|1000|1000"), Some(a));
+        assert_eq!(Attempt::decode("1|-|0|0"), Some(a.not_stored()));
+    }
+
+    #[test]
+    fn other_versions_and_garbage_are_unreadable() {
+        for text in [
+            "garbage",
+            "",
+            "a3|1|fallback|1000|1000",
+            "a2|1|fallback|1000",
+            "a2|1|elsewhere|5|5",
+            "1|elsewhere|5",
+            "a2|1|-|0|0|extra",
+        ] {
+            assert_eq!(Attempt::decode(text), None, "{text:?}");
+        }
     }
 
     #[test]
@@ -125,12 +162,15 @@ mod tests {
     #[test]
     fn definitive_failure_frees_the_payment_unless_an_earlier_call_is_open() {
         let first = Attempt::FRESH.before_call(Processor::Default, 1_000);
-        assert_eq!(first.after_not_processed(false).unresolved, None);
-        let pinned = first.before_call(Processor::Default, 2_000);
-        assert_eq!(pinned.after_not_processed(true), pinned);
-        let next = first
-            .after_not_processed(false)
-            .before_call(Processor::Fallback, 3_000);
+        assert_eq!(first.after_not_processed(&Attempt::FRESH).unresolved, None);
+        let resent = first.before_call(Processor::Default, 2_000);
+        let kept = resent.after_not_processed(&first);
+        assert_eq!(kept.number, 2);
+        assert_eq!(
+            kept.unresolved, first.unresolved,
+            "the earlier call stays open, and its grace still counts from its own send"
+        );
+        let next = first.not_stored().before_call(Processor::Fallback, 3_000);
         assert_eq!(next.unresolved.unwrap().requested_at, 3_000);
     }
 }

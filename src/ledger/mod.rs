@@ -3,12 +3,15 @@
 pub mod migrate;
 mod writer;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::collections::HashSet;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use tokio_postgres::NoTls;
 
 use crate::domain::{Amount, CorrelationId, Millis, Processor};
 
-pub use writer::{Booking, BookingWriter};
+pub use writer::{Booked, Booking, BookingWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -45,6 +48,17 @@ pub struct BookedPayment {
     pub requested_at: Millis,
 }
 
+/// The pool's size and how long anything may wait on PostgreSQL before it is an error: without
+/// them a stopped or silent server holds every caller (the worker's booking, the summary) forever.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub size: usize,
+    /// Opening one connection, handshake included; also bounds checking an idle one.
+    pub connect_timeout: Duration,
+    /// Waiting for a free connection of the pool.
+    pub wait_timeout: Duration,
+}
+
 /// A pool of ledger connections.
 #[derive(Clone)]
 pub struct Ledger {
@@ -53,10 +67,11 @@ pub struct Ledger {
 
 impl Ledger {
     /// Builds the pool; connections open lazily.
-    pub fn new(url: &str, pool_size: usize) -> Result<Self, LedgerError> {
-        let config: tokio_postgres::Config = url
+    pub fn new(url: &str, pool: &PoolSettings) -> Result<Self, LedgerError> {
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| LedgerError::Config(e.to_string()))?;
+        config.connect_timeout(pool.connect_timeout);
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -65,7 +80,13 @@ impl Ledger {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(pool_size)
+            .max_size(pool.size)
+            .runtime(Runtime::Tokio1)
+            .timeouts(Timeouts {
+                wait: Some(pool.wait_timeout),
+                create: Some(pool.connect_timeout),
+                recycle: Some(pool.connect_timeout),
+            })
             .build()
             .map_err(|e| LedgerError::Config(e.to_string()))?;
         Ok(Self { pool })
@@ -129,6 +150,30 @@ impl Ledger {
         }))
     }
 
+    /// Which of `ids` the ledger already has: one query for a whole batch read from the queue.
+    pub async fn booked_among(
+        &self,
+        ids: &[CorrelationId],
+    ) -> Result<HashSet<CorrelationId>, LedgerError> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT correlation_id::text FROM payments
+                 WHERE correlation_id = ANY($1::text[]::uuid[])",
+            )
+            .await?;
+        let texts: Vec<&str> = ids.iter().map(CorrelationId::as_str).collect();
+        Ok(client
+            .query(&stmt, &[&texts])
+            .await?
+            .iter()
+            .filter_map(|row| CorrelationId::parse(row.get::<_, &str>(0)).ok())
+            .collect())
+    }
+
     /// Deletes every booking.
     pub async fn purge(&self) -> Result<(), LedgerError> {
         let client = self.pool.get().await?;
@@ -146,5 +191,44 @@ impl Ledger {
 
     pub(crate) fn pool(&self) -> &Pool {
         &self.pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A PostgreSQL that accepts connections and never answers (stopped, or its host gone
+    /// quiet) must cost a caller the connect timeout, not forever.
+    #[tokio::test]
+    async fn a_server_that_never_answers_costs_the_connect_timeout_not_forever() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                open.push(socket);
+            }
+        });
+        let ledger = Ledger::new(
+            &format!("postgres://rinha@127.0.0.1:{port}/rinha"),
+            &PoolSettings {
+                size: 1,
+                connect_timeout: Duration::from_millis(300),
+                wait_timeout: Duration::from_millis(300),
+            },
+        )
+        .unwrap();
+        let started = Instant::now();
+        let answered = tokio::time::timeout(Duration::from_secs(10), ledger.ping()).await;
+        assert_eq!(answered, Ok(false), "ping gave up");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "gave up after {:?}",
+            started.elapsed()
+        );
+        held.abort();
     }
 }

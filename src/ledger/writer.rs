@@ -1,6 +1,8 @@
 //! Group commit of bookings: whatever arrived while the previous batch was being written goes
 //! into the next one, so a booking waits for at most one batch and never for a timer.
 
+use std::collections::{HashMap, HashSet};
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Ledger, LedgerError};
@@ -15,7 +17,20 @@ pub struct Booking {
     pub requested_at: Millis,
 }
 
-type Request = (Booking, oneshot::Sender<Result<(), String>>);
+/// What writing one booking found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Booked {
+    /// The row is new.
+    New,
+    /// The ledger already had this payment for the same processor (booked before a crash, a
+    /// reclaim, a delivery again): nothing changed.
+    Again,
+    /// The ledger has this payment for another processor: it was paid at both. The ledger keeps
+    /// its first row; the caller raises the alarm.
+    Conflict { booked_at: Processor },
+}
+
+type Request = (Booking, oneshot::Sender<Result<Booked, String>>);
 
 /// Sends bookings to the single writer task.
 #[derive(Clone)]
@@ -36,9 +51,10 @@ impl BookingWriter {
 
     /// Writes one booking; returns once it is committed (visible to the summary).
     ///
-    /// A row that already exists for the id is left as it is: the unique key makes a second
-    /// booking of one payment impossible.
-    pub async fn book(&self, booking: Booking) -> Result<(), String> {
+    /// A row that already exists for the id is left as it is (the unique key makes a second
+    /// booking of one payment impossible), and said so: [`Booked::Again`] for the same
+    /// processor, [`Booked::Conflict`] for another.
+    pub async fn book(&self, booking: Booking) -> Result<Booked, String> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send((booking, done))
@@ -52,24 +68,34 @@ impl BookingWriter {
 async fn run(ledger: Ledger, mut rx: mpsc::Receiver<Request>) {
     let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let result = write(&ledger, &batch).await.map_err(|e| e.to_string());
-        if let Err(err) = &result {
-            tracing::error!(%err, size = batch.len(), "booking batch failed");
-        }
-        for (_, done) in batch.drain(..) {
-            let _ = done.send(result.clone());
+        match write(&ledger, &batch).await {
+            Ok(found) => {
+                for ((_, done), booked) in batch.drain(..).zip(found) {
+                    let _ = done.send(Ok(booked));
+                }
+            }
+            Err(err) => {
+                let err = err.to_string();
+                tracing::error!(%err, size = batch.len(), "booking batch failed");
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(Err(err.clone()));
+                }
+            }
         }
     }
 }
 
-async fn write(ledger: &Ledger, batch: &[Request]) -> Result<(), LedgerError> {
+/// Inserts the batch in one statement; for the rows that already existed, one more query says
+/// for which processor. Returns what each booking found, in order.
+async fn write(ledger: &Ledger, batch: &[Request]) -> Result<Vec<Booked>, LedgerError> {
     let client = ledger.pool().get().await?;
     let stmt = client
         .prepare_cached(
             "INSERT INTO payments (correlation_id, processor, amount_cents, requested_at_ms)
              SELECT id::uuid, p, c, r FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
                  AS b(id, p, c, r)
-             ON CONFLICT (correlation_id) DO NOTHING",
+             ON CONFLICT (correlation_id) DO NOTHING
+             RETURNING correlation_id::text",
         )
         .await?;
     let ids: Vec<&str> = batch
@@ -79,15 +105,50 @@ async fn write(ledger: &Ledger, batch: &[Request]) -> Result<(), LedgerError> {
     let processors: Vec<&str> = batch.iter().map(|(b, _)| b.processor.as_str()).collect();
     let cents: Vec<i64> = batch.iter().map(|(b, _)| b.amount.cents()).collect();
     let requested: Vec<i64> = batch.iter().map(|(b, _)| b.requested_at).collect();
-    let inserted = client
-        .execute(&stmt, &[&ids, &processors, &cents, &requested])
-        .await?;
-    if inserted as usize != batch.len() {
-        tracing::warn!(
-            inserted,
-            size = batch.len(),
-            "some bookings already existed; kept the first"
-        );
+    let inserted: HashSet<String> = client
+        .query(&stmt, &[&ids, &processors, &cents, &requested])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let existing: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| !inserted.contains(*id))
+        .collect();
+    let mut booked_at: HashMap<String, String> = HashMap::new();
+    if !existing.is_empty() {
+        let stmt = client
+            .prepare_cached(
+                "SELECT correlation_id::text, processor FROM payments
+                 WHERE correlation_id = ANY($1::text[]::uuid[])",
+            )
+            .await?;
+        for row in client.query(&stmt, &[&existing]).await? {
+            booked_at.insert(row.get(0), row.get(1));
+        }
     }
-    Ok(())
+    // Two bookings of one id in one batch: the first inserted the row, the later find it.
+    let mut first_in_batch: HashMap<&str, Processor> = HashMap::new();
+    Ok(batch
+        .iter()
+        .map(|(b, _)| {
+            let id = b.correlation_id.as_str();
+            let existing = if inserted.contains(id) {
+                match first_in_batch.get(id) {
+                    None => {
+                        first_in_batch.insert(id, b.processor);
+                        return Booked::New;
+                    }
+                    Some(&p) => Some(p),
+                }
+            } else {
+                booked_at.get(id).and_then(|p| p.parse::<Processor>().ok())
+            };
+            match existing {
+                Some(p) if p != b.processor => Booked::Conflict { booked_at: p },
+                _ => Booked::Again,
+            }
+        })
+        .collect())
 }

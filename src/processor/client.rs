@@ -48,6 +48,8 @@ impl ProcessorClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(1024)
             .tcp_nodelay(true)
+            // Never followed: see `classify_status`.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("reqwest client builds with static settings");
         Self {

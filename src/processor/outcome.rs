@@ -17,7 +17,7 @@ pub enum CallOutcome {
     Unknown,
     /// 429, 408 or another 5xx: busy or failing; retry on the same processor later.
     Busy { retry_after: Option<Duration> },
-    /// 401, 403 or 404: the processor is misconfigured; stop routing to it.
+    /// 401, 403, 404 or a redirect: the processor is misconfigured; stop routing to it.
     Misconfigured,
     /// 400: the processor refuses this payment itself.
     Rejected,
@@ -46,7 +46,9 @@ pub fn classify_status(status: u16, retry_after: Option<Duration>) -> CallOutcom
         422 => CallOutcome::AlreadyProcessed,
         500 => CallOutcome::NotProcessed,
         400 => CallOutcome::Rejected,
-        401 | 403 | 404 => CallOutcome::Misconfigured,
+        // A redirect is never followed (a 302 would turn the POST into a GET, whose 200 would
+        // book a payment nobody stored): the processor's address is wrong.
+        300..=399 | 401 | 403 | 404 => CallOutcome::Misconfigured,
         // Anything else (429, 408, 502, 503, 504, unexpected codes) might be transient and
         // might hide a processed payment behind a proxy: stay on this processor.
         _ => CallOutcome::Busy { retry_after },
@@ -72,6 +74,13 @@ mod tests {
                 classify_status(s, wait),
                 CallOutcome::Busy { retry_after: wait }
             );
+        }
+    }
+
+    #[test]
+    fn a_redirect_is_a_misconfigured_processor_never_a_processed_payment() {
+        for s in [301, 302, 303, 307, 308] {
+            assert_eq!(classify_status(s, None), CallOutcome::Misconfigured, "{s}");
         }
     }
 

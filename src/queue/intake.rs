@@ -35,9 +35,12 @@ pub enum Found {
 pub struct PaymentView {
     /// The amount it was accepted with, while its id is inside the dedupe window.
     pub accepted: Option<Amount>,
-    /// Its attempt record; `None` before the first call, and for a record this version cannot
-    /// read (it is then reported as queued, which is what it was before that call).
+    /// Its attempt record; `None` before the first call and for a record this version cannot
+    /// read (then `attempt_unreadable`).
     pub attempt: Option<Attempt>,
+    /// A record is there but this version cannot read it: the worker resolves it by asking both
+    /// processors (`worker::resolve`).
+    pub attempt_unreadable: bool,
     /// Why it was dead-lettered, if it was.
     pub dead_letter: Option<String>,
 }
@@ -134,9 +137,11 @@ impl Queue {
             .query_async(&mut conn)
             .await
             .map_err(classify)?;
+        let decoded = attempt.as_deref().and_then(Attempt::decode);
         Ok(PaymentView {
             accepted,
-            attempt: attempt.as_deref().and_then(Attempt::decode),
+            attempt_unreadable: attempt.is_some() && decoded.is_none(),
+            attempt: decoded,
             dead_letter: dead,
         })
     }

@@ -7,7 +7,7 @@ use super::routing::{Routing, RoutingConfig, RoutingHandle};
 use super::stores::{PaymentStore, Processors, StoreError};
 use crate::config::Settings;
 use crate::domain::{Amount, CorrelationId, Millis, Processor};
-use crate::ledger::{Booking, BookingWriter, Ledger};
+use crate::ledger::{Booked, Booking, BookingWriter, Ledger};
 use crate::metrics::Metrics;
 use crate::processor::{CallOutcome, ProcessorClient};
 use crate::queue::{Queue, QueuedPayment};
@@ -96,12 +96,7 @@ impl PaymentStore for WorkerContext {
         self.queue.finish(&done).await.map_err(store_error)
     }
 
-    async fn is_booked(&self, id: &CorrelationId) -> Result<bool, StoreError> {
-        let booked = self.ledger.booked(id).await.map_err(store_error)?;
-        Ok(booked.is_some())
-    }
-
-    async fn book(&self, booking: Booking) -> Result<(), StoreError> {
+    async fn book(&self, booking: Booking) -> Result<Booked, StoreError> {
         self.writer.book(booking).await.map_err(StoreError)
     }
 }

@@ -4,10 +4,14 @@
 //! tasks is bounded, so a backlog waits in Redis (durable) rather than in memory.
 
 mod context;
+#[cfg(test)]
+mod fake_world;
 pub mod health;
 mod health_loop;
+mod ledger_check;
 mod payment;
 mod refresh_loop;
+mod resolve;
 pub mod routing;
 mod stores;
 
@@ -125,16 +129,21 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
         }
         ctx.routing
             .note_arrivals(entries.iter().map(|e| e.accepted_at), now_millis());
+        // Held from now on, so the refresh loop keeps them while the ledger is asked.
+        ctx.held.lock().unwrap().extend(
+            entries
+                .iter()
+                .map(|e| (e.correlation_id, e.entry_id.clone())),
+        );
+        let Some(entries) = ledger_check::without_booked(&ctx, entries, &mut shutdown).await else {
+            break;
+        };
         for entry in entries {
             let permit = slots
                 .clone()
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            ctx.held
-                .lock()
-                .unwrap()
-                .insert(entry.correlation_id, entry.entry_id.clone());
             let ctx = ctx.clone();
             let shutdown = shutdown.clone();
             tasks.spawn(async move {

@@ -1,5 +1,6 @@
 //! One payment's life in the worker, as a loop around one [`step`]: route, record the attempt,
-//! call, act on the outcome (the outcome table of the README).
+//! call, act on the outcome (the outcome table of the README); or, while an earlier call is
+//! unresolved, ask the processor about it ([`super::resolve`]).
 //!
 //! The step sees the outside world only through [`PaymentStore`] and [`Processors`], so each of
 //! its outcomes is unit-tested with fakes; the integration suite runs it against the real ones.
@@ -9,7 +10,7 @@ use std::time::Duration;
 use super::routing::{RoutingHandle, Ticket};
 use super::stores::{PaymentStore, Processors};
 use crate::domain::{Attempt, Millis, Processor, now_millis};
-use crate::ledger::Booking;
+use crate::ledger::{Booked, Booking};
 use crate::metrics::Metrics;
 use crate::processor::CallOutcome;
 use crate::queue::QueuedPayment;
@@ -26,7 +27,8 @@ pub struct StepContext<'a, S> {
     pub world: &'a S,
     pub routing: &'a RoutingHandle,
     pub metrics: &'a Metrics,
-    /// How long an unresolved call must have been quiet before we ask instead of re-sending.
+    /// The longest a processor may still store a call after it was sent: a "not found" for an
+    /// unresolved call counts only once this much has passed since it was sent.
     pub unknown_grace: Duration,
 }
 
@@ -38,6 +40,24 @@ pub struct PaymentState {
     /// payment that keeps serving as that processor's probe must still reach the other in time.
     pub since: Millis,
     pub attempt: Attempt,
+    /// The open call's latest answer was "busy" (429, 408, another 5xx): the processor answers,
+    /// so re-sending it (same processor, same `requestedAt`) resolves it. Otherwise an open call
+    /// is asked about, never re-sent into a delay that outlasts our timeout.
+    pub resend: bool,
+    /// When the open call was last asked about, to pace the questions.
+    pub asked_at: Option<Millis>,
+}
+
+impl PaymentState {
+    pub fn new(entry: QueuedPayment, since: Millis, attempt: Attempt) -> Self {
+        Self {
+            entry,
+            since,
+            attempt,
+            resend: false,
+            asked_at: None,
+        }
+    }
 }
 
 /// What one step did with the payment.
@@ -63,74 +83,55 @@ pub async fn process<S: PaymentStore + Processors>(
     let since = now_millis();
     let attempt = if entry.redelivered {
         match resume_state(ctx.world, &entry).await {
-            Some(a) => a,
-            None => return,
+            Some(attempt) => attempt,
+            None => match super::resolve::ask_both(ctx, &entry, &mut shutdown).await {
+                Some(attempt) => attempt,
+                None => return,
+            },
         }
     } else {
         Attempt::FRESH
     };
-    let mut state = PaymentState {
-        entry,
-        since,
-        attempt,
-    };
+    let mut state = PaymentState::new(entry, since, attempt);
     while step(ctx, &mut state, &mut shutdown).await == Step::Retry {}
 }
 
-/// Takes one step: waits for a route, then either resolves an unknown call by asking, or
-/// records the attempt, calls and acts on the outcome.
+/// Takes one step: asks about an unresolved call, or waits for a route, records the attempt,
+/// calls and acts on the outcome.
 pub async fn step<S: PaymentStore + Processors>(
     ctx: &StepContext<'_, S>,
     state: &mut PaymentState,
     shutdown: &mut Shutdown,
 ) -> Step {
+    if let Some(open) = state.attempt.unresolved
+        && !state.resend
+    {
+        return super::resolve::ask(ctx, state, open, shutdown).await;
+    }
     let world = ctx.world;
-    let entry = &state.entry;
-    let id = entry.correlation_id;
+    let id = state.entry.correlation_id;
     let Some(ticket) = wait_for_route(ctx.routing, &state.attempt, state.since, shutdown).await
     else {
         return Step::LeftPending;
     };
     let p = ticket.processor;
 
-    // A call unresolved for longer than any processor delay since it was last sent: ask
-    // instead of re-sending.
-    if let Some(open) = state.attempt.unresolved
-        && now_millis() - open.last_sent > ctx.unknown_grace.as_millis() as Millis
-    {
-        let answer = world.stored(p, &id).await;
-        ctx.routing.cancel(ticket);
-        match answer {
-            Ok(Some(stored_at)) => {
-                return book(ctx, entry, p, stored_at).await;
-            }
-            Ok(None) => {
-                tracing::info!(correlation_id = %id, processor = %p, "unknown call resolved: not processed");
-                state.attempt = state.attempt.after_not_processed(false);
-                save_attempt(world, entry, &state.attempt, shutdown).await;
-            }
-            Err(err) => {
-                tracing::warn!(correlation_id = %id, processor = %p, %err, "could not resolve unknown call");
-                sleep_or_shutdown(STORE_RETRY, shutdown).await;
-            }
-        }
-        return Step::Retry;
-    }
-
-    let pinned_before = state.attempt.unresolved.is_some();
-    let next = state.attempt.before_call(p, now_millis());
-    if !save_attempt(world, entry, &next, shutdown).await {
+    let before = state.attempt;
+    let next = before.before_call(p, now_millis());
+    if !save_attempt(world, &state.entry, &next, shutdown).await {
         ctx.routing.cancel(ticket);
         return Step::LeftPending;
     }
     state.attempt = next;
-    let requested_at = state
-        .attempt
+    let requested_at = next
         .unresolved
         .expect("before_call always opens the attempt")
         .requested_at;
 
     let outcome = call(ctx, ticket, state, requested_at).await;
+    // Only a busy answer is re-sent; whatever else leaves a call open is asked about.
+    state.resend = matches!(outcome, CallOutcome::Busy { .. });
+    state.asked_at = None;
     let entry = &state.entry;
     match outcome {
         CallOutcome::Processed => book(ctx, entry, p, requested_at).await,
@@ -142,24 +143,11 @@ pub async fn step<S: PaymentStore + Processors>(
             };
             book(ctx, entry, p, stored_at).await
         }
-        CallOutcome::NotProcessed | CallOutcome::NotSent => {
-            state.attempt = state.attempt.after_not_processed(pinned_before);
-            save_attempt(world, entry, &state.attempt, shutdown).await;
-            Step::Retry
-        }
         CallOutcome::Unknown | CallOutcome::Busy { .. } => {
-            tracing::debug!(correlation_id = %id, processor = %p, ?outcome, "retrying on the same processor");
+            tracing::debug!(correlation_id = %id, processor = %p, ?outcome, "call unresolved; staying on this processor");
             Step::Retry
         }
-        CallOutcome::Misconfigured => {
-            tracing::error!(correlation_id = %id, processor = %p, "processor answered 401/403/404: misconfigured; payment stays queued");
-            if !pinned_before {
-                state.attempt = state.attempt.after_not_processed(false);
-                save_attempt(world, entry, &state.attempt, shutdown).await;
-            }
-            Step::Retry
-        }
-        CallOutcome::Rejected if !pinned_before => {
+        CallOutcome::Rejected if before.unresolved.is_none() => {
             let reason = format!("{p} answered 400 Bad Request");
             tracing::error!(correlation_id = %id, %reason, "payment dead-lettered");
             while let Err(err) = world.dead_letter(entry, &reason).await {
@@ -171,8 +159,22 @@ pub async fn step<S: PaymentStore + Processors>(
             ctx.metrics.dead_lettered();
             Step::DeadLettered
         }
-        CallOutcome::Rejected => {
-            tracing::warn!(correlation_id = %id, processor = %p, "400 while an earlier call is unresolved; staying pinned");
+        CallOutcome::NotProcessed
+        | CallOutcome::NotSent
+        | CallOutcome::Misconfigured
+        | CallOutcome::Rejected => {
+            match outcome {
+                CallOutcome::Misconfigured => {
+                    tracing::error!(correlation_id = %id, processor = %p, "processor answered 401/403/404 or a redirect: misconfigured; payment stays queued");
+                }
+                CallOutcome::Rejected => {
+                    tracing::warn!(correlation_id = %id, processor = %p, "400 while an earlier call is unresolved; staying pinned");
+                }
+                _ => {}
+            }
+            // This call was not processed; an earlier open call stays open (and asked about).
+            state.attempt = next.after_not_processed(&before);
+            save_attempt(world, entry, &state.attempt, shutdown).await;
             Step::Retry
         }
     }
@@ -205,31 +207,18 @@ async fn call<S: Processors>(
     outcome
 }
 
-/// For an entry delivered before: finishes it if it is already booked, else returns the
-/// attempt to continue from.
+/// For an entry delivered before: the attempt to continue from (the ledger was checked for
+/// the whole batch before, see [`super::ledger_check`]); `None` when its record cannot be read.
 async fn resume_state<S: PaymentStore>(world: &S, entry: &QueuedPayment) -> Option<Attempt> {
     let id = entry.correlation_id;
     loop {
-        match world.is_booked(&id).await {
-            Ok(true) => {
-                tracing::info!(correlation_id = %id, "already booked; acknowledging");
-                finish(world, entry).await;
-                return None;
-            }
-            Ok(false) => break,
-            Err(err) => {
-                tracing::warn!(correlation_id = %id, %err, "ledger check failed; retrying");
-                tokio::time::sleep(STORE_RETRY).await;
-            }
-        }
-    }
-    loop {
         match world.attempt(&id).await {
-            Ok(record) => {
-                let attempt = record
-                    .as_deref()
-                    .and_then(Attempt::decode)
-                    .unwrap_or(Attempt::FRESH);
+            Ok(None) => return Some(Attempt::FRESH),
+            Ok(Some(record)) => {
+                let Some(attempt) = Attempt::decode(&record) else {
+                    tracing::warn!(correlation_id = %id, record, "unreadable attempt record; asking both processors");
+                    return None;
+                };
                 if let Some(open) = attempt.unresolved {
                     tracing::info!(correlation_id = %id, processor = %open.processor, requested_at = open.requested_at, "continuing an unresolved call");
                 }
@@ -271,7 +260,7 @@ async fn wait_for_route(
 
 /// Writes the attempt record, retrying while Redis is unreachable; false on shutdown or when
 /// another worker took the payment over.
-async fn save_attempt<S: PaymentStore>(
+pub(super) async fn save_attempt<S: PaymentStore>(
     world: &S,
     entry: &QueuedPayment,
     attempt: &Attempt,
@@ -300,7 +289,7 @@ async fn save_attempt<S: PaymentStore>(
 /// Books a processed payment, then acknowledges it. Retries until both succeed: the processor
 /// has the payment, so the ledger must get it too (a crash in between is healed by the reclaim
 /// path, which finds the attempt record and gets a 422).
-async fn book<S: PaymentStore>(
+pub(super) async fn book<S: PaymentStore>(
     ctx: &StepContext<'_, S>,
     entry: &QueuedPayment,
     p: Processor,
@@ -312,12 +301,30 @@ async fn book<S: PaymentStore>(
         amount: entry.amount,
         requested_at,
     };
-    while let Err(err) = ctx.world.book(booking).await {
-        tracing::warn!(correlation_id = %entry.correlation_id, %err, "booking failed; retrying");
-        tokio::time::sleep(STORE_RETRY).await;
+    let id = entry.correlation_id;
+    let booked = loop {
+        match ctx.world.book(booking).await {
+            Ok(booked) => break booked,
+            Err(err) => {
+                tracing::warn!(correlation_id = %id, %err, "booking failed; retrying");
+                tokio::time::sleep(STORE_RETRY).await;
+            }
+        }
+    };
+    match booked {
+        Booked::New => {
+            ctx.metrics.booked(p);
+            tracing::debug!(correlation_id = %id, processor = %p, requested_at, "booked");
+        }
+        Booked::Again => {
+            tracing::info!(correlation_id = %id, processor = %p, "the ledger already had this booking");
+        }
+        Booked::Conflict { booked_at } => {
+            // Paid at both processors: nothing here can undo it, but nobody may miss it.
+            ctx.metrics.ledger_conflict();
+            tracing::error!(correlation_id = %id, paid_at = %p, %booked_at, "LEDGER CONFLICT: paid at {p} but booked at {booked_at}: charged twice");
+        }
     }
-    ctx.metrics.booked(p);
-    tracing::debug!(correlation_id = %entry.correlation_id, processor = %p, requested_at, "booked");
     finish(ctx.world, entry).await;
     Step::Booked(p)
 }
@@ -331,7 +338,7 @@ async fn finish<S: PaymentStore>(world: &S, entry: &QueuedPayment) {
 }
 
 /// Sleeps; false when shutdown began instead.
-async fn sleep_or_shutdown(d: Duration, shutdown: &mut Shutdown) -> bool {
+pub(super) async fn sleep_or_shutdown(d: Duration, shutdown: &mut Shutdown) -> bool {
     tokio::select! {
         _ = shutdown.wait() => false,
         _ = tokio::time::sleep(d) => true,

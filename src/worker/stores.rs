@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use crate::domain::{Amount, CorrelationId, Millis, Processor};
-use crate::ledger::Booking;
+use crate::ledger::{Booked, Booking};
 use crate::processor::CallOutcome;
 use crate::queue::QueuedPayment;
 
@@ -54,13 +54,8 @@ pub trait PaymentStore: Sync {
         &self,
         entry: &QueuedPayment,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Whether the ledger already has the payment.
-    fn is_booked(
-        &self,
-        id: &CorrelationId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Books a processed payment in the ledger.
-    fn book(&self, booking: Booking) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Books a processed payment in the ledger, saying whether the ledger already had it.
+    fn book(&self, booking: Booking) -> impl Future<Output = Result<Booked, StoreError>> + Send;
 }
 
 /// The two payment processors, as one payment's steps call them.

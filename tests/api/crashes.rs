@@ -52,8 +52,8 @@ async fn a_worker_killed_mid_call_is_reclaimed_by_another_and_booked_once_with_t
     assert_eq!(default.payment_count(), 1);
     assert_eq!(
         default.payments_received(),
-        2,
-        "the survivor re-sent the same call and got 422"
+        1,
+        "the survivor asked (GET /payments/{{id}}) and found it: no second call"
     );
     assert_eq!(stack.fallback_processor().payments_received(), 0);
     let rows = stack.ledger_rows().await;

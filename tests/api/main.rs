@@ -7,6 +7,7 @@
 //! - `outcomes`: what each processor answer does to a payment (the outcome table);
 //! - `crashes`: a worker killed mid-call, SIGTERM draining, Redis down;
 //! - `dedupe`: the dedupe window — replays inside it, memory freed after it;
+//! - `exactly_once`: paid once whatever the queue entry goes through; ledger conflicts alarm;
 //! - `purge`: the purge endpoint;
 //! - `queue_faults`: restarts with many pending entries, malformed entries, reclaiming after outages;
 //! - `unknown_outcome`: an enqueue not heard in time is looked up before answering;
@@ -17,6 +18,7 @@ mod support;
 
 mod crashes;
 mod dedupe;
+mod exactly_once;
 mod outcomes;
 mod payments;
 mod purge;

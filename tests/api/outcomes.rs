@@ -4,9 +4,9 @@
 //! |---|---|
 //! | 200 / 422 | book (422: with the `requestedAt` the processor stored) |
 //! | 500 | not processed: may go to the other processor |
-//! | timeout, dropped connection | unknown: pinned to that processor, re-sent with the same `requestedAt` |
+//! | timeout, dropped connection | unknown: pinned to that processor and asked (`GET /payments/{id}`), never re-sent into its delay; not found after `unknown_grace_ms` → free |
 //! | 429 (`Retry-After`) | busy: retried on the same processor after the pause |
-//! | 401 / 403 / 404 | misconfigured: not used for a while, the payment stays queued |
+//! | 401 / 403 / 404, a redirect (not followed) | misconfigured: not used for a while, the payment stays queued |
 //! | 400 | dead-lettered, never retried |
 
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use rinha_emulator::Fault;
 use crate::support::{EVENTUALLY, new_id, spawn_stack, stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_stored_but_unanswered_is_resent_and_booked_once_with_the_first_requested_at() {
+async fn a_call_stored_but_unanswered_is_asked_about_and_booked_once_without_a_resend() {
     let stack = spawn_stack().await;
     let default = stack.default_processor();
     // The processor stores the payment, then drops the connection: the outcome is unknown.
@@ -30,8 +30,8 @@ async fn a_call_stored_but_unanswered_is_resent_and_booked_once_with_the_first_r
 
     let booked = stack.wait_for_status(&id, "booked", EVENTUALLY).await;
 
-    // Re-sent to the same processor, which answered 422 (it had stored the first call).
-    assert_eq!(default.payments_received(), 2);
+    // Asked with GET /payments/{id}, which found it: no second POST.
+    assert_eq!(default.payments_received(), 1);
     assert_eq!(default.payment_count(), 1);
     let first = default.payment(&id).unwrap();
     assert_eq!(booked["processor"], "default");
@@ -46,65 +46,83 @@ async fn a_call_stored_but_unanswered_is_resent_and_booked_once_with_the_first_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_that_timed_out_stays_pinned_to_its_processor_even_while_that_processor_fails() {
+async fn a_processor_slower_than_the_timeout_is_asked_and_the_payment_it_stored_is_booked_once() {
     let stack = stack()
-        .set("processor_timeout_ms", "1000")
-        // Long enough that the unknown call is resolved by re-sending, not by asking.
-        .set("unknown_grace_ms", "20000")
+        .set("processor_timeout_ms", "500")
+        .set("unknown_grace_ms", "4000")
         .spawn()
         .await;
     let default = stack.default_processor();
     let fallback = stack.fallback_processor();
-    default.faults().push(Fault::Hang, 1);
-    let pinned = new_id();
+    // Every call times out; the processor still stores each payment when its delay ends.
+    default.set_delay_ms(1_500);
+    let id = new_id();
     assert_eq!(
-        stack.post_payment(&pinned, "19.90").await.0,
+        stack.post_payment(&id, "19.90").await.0,
         StatusCode::ACCEPTED
     );
-    let in_flight = stack
-        .wait_for_status(&pinned, "in_flight", EVENTUALLY)
-        .await;
-    assert_eq!(in_flight["processor"], "default");
-    // While the call hangs the default starts failing (500 to everything).
-    default.set_failure(true);
 
-    // The timeout makes the outcome unknown; re-sends now get 500, which resolves only those
-    // re-sends: the first call may still have been processed, so the payment stays on the
-    // default processor.
-    assert!(
-        default
-            .wait_until(EVENTUALLY, |p| p.payments_received() >= 3)
-            .await,
-        "the pinned payment is re-sent to the default processor"
-    );
-    // A fresh payment meanwhile goes where it can be processed.
-    let free = new_id();
-    assert_eq!(
-        stack.post_payment(&free, "10").await.0,
-        StatusCode::ACCEPTED
-    );
-    let free_booked = stack.wait_for_status(&free, "booked", EVENTUALLY).await;
-    assert_eq!(free_booked["processor"], "fallback");
-    assert_eq!(
-        stack.payment_status(&pinned).await.1["status"],
-        "in_flight",
-        "the pinned payment waits for its processor"
-    );
-
-    default.set_failure(false);
-    let booked = stack.wait_for_status(&pinned, "booked", EVENTUALLY).await;
-
+    // Booked while the processor is still slower than the timeout: asking found it.
+    let booked = stack.wait_for_status(&id, "booked", EVENTUALLY).await;
+    assert_eq!(default.delay_ms(), 1_500);
     assert_eq!(booked["processor"], "default");
     assert_eq!(
-        booked["requestedAt"], in_flight["since"],
-        "re-sent with the first requestedAt"
+        booked["requestedAt"],
+        default.payment(&id).unwrap().requested_at.as_str()
     );
     assert_eq!(
-        default.payment(&pinned).unwrap().requested_at,
-        in_flight["since"].as_str().unwrap()
+        default.payments_received(),
+        1,
+        "asked, never re-sent into the delay"
     );
-    assert!(fallback.payment(&pinned).is_none(), "never sent elsewhere");
-    assert_eq!(fallback.payments_received(), 1, "only the free payment");
+    assert_eq!(fallback.payments_received(), 0, "never charged elsewhere");
+
+    // Recovered: the next payment goes through the ordinary way.
+    default.set_delay_ms(0);
+    let next = new_id();
+    assert_eq!(
+        stack.post_payment(&next, "10").await.0,
+        StatusCode::ACCEPTED
+    );
+    stack.wait_for_status(&next, "booked", EVENTUALLY).await;
+    let rows = stack.ledger_rows().await;
+    assert_eq!(rows.len(), 2, "each booked once: {rows:?}");
+    assert_eq!(default.payment_count() + fallback.payment_count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_timed_out_and_was_never_stored_is_freed_only_after_the_grace() {
+    const GRACE_MS: u64 = 3_000;
+    let stack = stack()
+        .set("processor_timeout_ms", "1000")
+        .set("unknown_grace_ms", &GRACE_MS.to_string())
+        .spawn()
+        .await;
+    let default = stack.default_processor();
+    default.faults().push(Fault::Hang, 1);
+    let id = new_id();
+    let posted = Instant::now();
+    assert_eq!(
+        stack.post_payment(&id, "19.90").await.0,
+        StatusCode::ACCEPTED
+    );
+    let in_flight = stack.wait_for_status(&id, "in_flight", EVENTUALLY).await;
+    assert_eq!(in_flight["processor"], "default");
+
+    let booked = stack.wait_for_status(&id, "booked", EVENTUALLY).await;
+
+    // The hung call was asked about until the processor could no longer store it; only
+    // then was the payment sent again, as a new call with its own requestedAt.
+    assert!(
+        posted.elapsed() >= Duration::from_millis(GRACE_MS),
+        "sent again after {:?}, inside the grace",
+        posted.elapsed()
+    );
+    assert_eq!(default.payments_received(), 2);
+    assert_ne!(booked["requestedAt"], in_flight["since"]);
+    let stored = default.payment(&id).unwrap();
+    assert_eq!(booked["requestedAt"], stored.requested_at.as_str());
+    assert_eq!(stack.ledger_rows().await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,4 +274,35 @@ async fn a_misconfigured_processor_is_left_alone_and_the_payment_stays_queued_un
         booked["requestedAt"],
         handle.payment(&id).unwrap().requested_at.as_str()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_not_followed_and_never_books_a_payment_the_processor_did_not_store() {
+    let stack = spawn_stack().await;
+    let default = stack.default_processor();
+    let first = new_id();
+    assert_eq!(
+        stack.post_payment(&first, "10").await.0,
+        StatusCode::ACCEPTED
+    );
+    stack.wait_for_status(&first, "booked", EVENTUALLY).await;
+    // Followed, this 302 would turn the POST into a GET of a stored payment: a 200.
+    default.faults().push(
+        Fault::Redirect {
+            status: 302,
+            location: format!("/payments/{first}"),
+        },
+        1,
+    );
+    let id = new_id();
+    assert_eq!(
+        stack.post_payment(&id, "19.90").await.0,
+        StatusCode::ACCEPTED
+    );
+
+    let booked = stack.wait_for_status(&id, "booked", EVENTUALLY).await;
+
+    assert_eq!(booked["processor"], "fallback", "{booked}");
+    assert!(default.payment(&id).is_none());
+    assert!(stack.fallback_processor().payment(&id).is_some());
 }

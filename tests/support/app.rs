@@ -399,6 +399,51 @@ impl Stack {
             .expect("connecting to redis")
     }
 
+    /// The in-process worker's `GET /metrics` text.
+    pub async fn worker_metrics(&self) -> String {
+        let (_, worker) = self
+            .worker
+            .as_ref()
+            .expect("this stack runs an in-process worker");
+        let url = format!("http://{}/metrics", worker.operations.addr);
+        let response = self.client.get(url).send().await.expect("worker /metrics");
+        response.text().await.expect("reading /metrics")
+    }
+
+    /// Appends an entry to the payments stream as the enqueue script writes it, bypassing the
+    /// dedupe window: what a Redis that lost its append-only file's tail delivers again.
+    pub async fn add_stream_entry(&self, id: &str, cents: i64) {
+        let _: String = redis::cmd("XADD")
+            .arg(rinha::queue::keys::PAYMENTS)
+            .arg("*")
+            .arg("id")
+            .arg(id)
+            .arg("cents")
+            .arg(cents)
+            .arg("at")
+            .arg(rinha::domain::now_millis())
+            .query_async(&mut self.redis_connection().await)
+            .await
+            .expect("XADD");
+    }
+
+    /// Waits until the payments stream is empty: every entry booked (or dead-lettered) and
+    /// acknowledged.
+    pub async fn wait_until_stream_empty(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let length = self.stream_length().await;
+            if length == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{length} stream entries left after {timeout:?}"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Entries in the payments stream: queued, or held by a worker until it books them.
     pub async fn stream_length(&self) -> u64 {
         redis::cmd("XLEN")

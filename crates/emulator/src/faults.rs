@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// One scripted misbehaviour of `POST /payments`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// Answer this status at once (no delay, nothing stored) with an empty body, and with a
     /// `Retry-After: <seconds>` header when given.
@@ -27,6 +27,14 @@ pub enum Fault {
     StoreThenDrop,
     /// Never answer and never store; the connection stays open until the client gives up.
     Hang,
+    /// Answer this redirect status (301, 302, 307…) at once with `Location: location`, storing
+    /// nothing: a processor URL that moved, or a proxy in front of it.
+    Redirect {
+        /// The HTTP status to answer.
+        status: u16,
+        /// The `Location` header's value.
+        location: String,
+    },
 }
 
 impl Fault {

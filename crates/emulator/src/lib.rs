@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `POST /payments` | waits the delay; 500 if failing (nothing stored); 422 on a stored id; else stores (amount rounded to cents, `requestedAt` verbatim) and 200. At most 800 in flight + 500 queued, else 429. A client that hangs up does not cancel it. |
 //! | `GET /payments/service-health` | `{"failing", "minResponseTime"}`; 1 call per 5 s window, 2 more wait, else 429 |
-//! | `GET /payments/{id}` | the stored payment, or 404 |
+//! | `GET /payments/{id}` | no delay: the stored payment, `requestedAt` as UTC wall time without a zone designator (`2025-07-15T12:34:56.123`, the official `timestamp` column read back by .NET), or 404; behind the same 800 + 500 admission limit as `POST` |
 //! | `/admin/...` (`X-Rinha-Token`) | summary, token / delay / failure configuration, purge; 401 on a wrong token |
 //!
 //! Money is exact (integer cents, decimal fee). Beyond the official behaviour, tests can

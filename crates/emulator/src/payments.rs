@@ -14,7 +14,7 @@ use super::money::parse_cents;
 use super::reply;
 use super::state::{Outcome, ProcessorState};
 use super::store::StoredPayment;
-use super::timestamp::parse_micros;
+use super::timestamp::{format_zoneless, parse_micros};
 use crate::decimal::Scaled;
 
 /// The body of `POST /payments`.
@@ -58,14 +58,18 @@ impl Handler for PostPayment {
             return reply::empty(res, StatusCode::BAD_REQUEST);
         };
         let fault = state.faults.take();
-        match fault {
+        match &fault {
             Some(Fault::Status {
                 status,
                 retry_after,
             }) => {
                 let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return reply::with_retry_after(res, status, retry_after.map(u64::from));
+            }
+            Some(Fault::Redirect { status, location }) => {
+                let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::FOUND);
+                return reply::redirect(res, status, location);
             }
             // Holds the in-flight permit for as long as the client waits, like a stuck server.
             Some(Fault::Hang) => std::future::pending::<()>().await,
@@ -115,11 +119,17 @@ struct PaymentResponse {
 }
 
 /// `GET /payments/{id}`: the stored payment (200), 404, or 400 for an id that is no UUID.
+///
+/// No delay, but the same admission limit as `POST /payments` (the official processor puts both
+/// behind one concurrency limiter): while payments hold every slot, asking waits or gets 429.
 pub(crate) struct GetPayment(pub Arc<ProcessorState>);
 
 #[async_trait]
 impl Handler for GetPayment {
     async fn handle(&self, req: &mut Request, _: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
+        let Ok(_permit) = self.0.inflight.acquire().await else {
+            return reply::too_many_requests(res, self.0.retry_after_secs());
+        };
         let id = req.param::<String>("id").unwrap_or_default();
         let Ok(id) = CorrelationId::parse_lenient(&id) else {
             return reply::empty(res, StatusCode::BAD_REQUEST);
@@ -131,7 +141,7 @@ impl Handler for GetPayment {
                 &PaymentResponse {
                     correlation_id: payment.correlation_id.to_string(),
                     amount: reply::number(Scaled::cents(payment.amount_cents).to_string()),
-                    requested_at: payment.requested_at,
+                    requested_at: format_zoneless(payment.requested_at_us),
                 },
             ),
             None => reply::empty(res, StatusCode::NOT_FOUND),

@@ -6,7 +6,7 @@
 
 use salvo::Response;
 use salvo::http::StatusCode;
-use salvo::http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use salvo::http::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
 use serde::Serialize;
 
 /// The official processor's 429 body (its rate limiter's `OnRejected`), kept verbatim.
@@ -47,6 +47,14 @@ pub fn with_retry_after(res: &mut Response, status: StatusCode, seconds: Option<
     if let Some(seconds) = seconds {
         res.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    empty(res, status);
+}
+
+/// A redirect to `location` with an empty body.
+pub fn redirect(res: &mut Response, status: StatusCode, location: &str) {
+    if let Ok(value) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(LOCATION, value);
     }
     empty(res, status);
 }

@@ -31,6 +31,31 @@ pub fn parse_micros(text: &str) -> Result<i64, InvalidTimestamp> {
     i64::try_from(nanos.div_euclid(1000)).map_err(|_| invalid())
 }
 
+/// Writes microseconds since the epoch as the official processor's `GET /payments/{id}` answers
+/// them: UTC wall time with no zone designator (its column is a `timestamp` without time zone),
+/// the fraction cut to its significant digits and left out when zero, as .NET's JSON writer does
+/// (`2025-07-15T12:34:56.123`, `2025-07-15T12:34:56`).
+pub fn format_zoneless(micros: i64) -> String {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let mut text = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    let fraction = at.microsecond();
+    if fraction > 0 {
+        let digits = format!("{fraction:06}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +79,23 @@ mod tests {
     fn truncates_below_a_microsecond() {
         assert_eq!(parse_micros("1970-01-01T00:00:00.0000019Z"), Ok(1));
         assert_eq!(parse_micros("1969-12-31T23:59:59.9999999Z"), Ok(-1));
+    }
+
+    #[test]
+    fn formats_utc_wall_time_with_significant_fraction_digits() {
+        assert_eq!(
+            format_zoneless(1_752_582_896_123_000),
+            "2025-07-15T12:34:56.123"
+        );
+        assert_eq!(
+            format_zoneless(1_752_582_896_000_000),
+            "2025-07-15T12:34:56"
+        );
+        assert_eq!(
+            format_zoneless(1_752_582_896_000_010),
+            "2025-07-15T12:34:56.00001"
+        );
+        assert_eq!(format_zoneless(-1), "1969-12-31T23:59:59.999999");
     }
 
     #[test]

@@ -57,3 +57,33 @@ async fn hang_never_answers_nor_stores() {
         "only one call hangs"
     );
 }
+
+#[tokio::test]
+async fn a_scripted_redirect_answers_its_status_and_location_without_storing() {
+    let emu = spawn_default().await;
+    emu.handle().faults().push(
+        Fault::Redirect {
+            status: 302,
+            location: "/elsewhere".to_owned(),
+        },
+        1,
+    );
+    let no_follow = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = pay_with(&no_follow, &emu, &id(1), "19.90", AT)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(
+        response
+            .headers()
+            .get("location")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "/elsewhere"
+    );
+    assert!(emu.handle().payment(&id(1)).is_none());
+}

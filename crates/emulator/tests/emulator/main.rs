@@ -5,6 +5,7 @@
 mod admin;
 mod admission;
 mod binary;
+mod conformance;
 mod faults;
 mod payments;
 mod service_health;
