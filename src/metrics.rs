@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 
 use crate::domain::Processor;
 use crate::queue::{EnqueueOutcome, QueueDepth};
@@ -78,6 +78,12 @@ fn call_duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 15))
 }
 
+/// Registers `metric` under `name` and hands it back: a clone shares the value it counts.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 fn processor(p: Processor) -> Labels {
     vec![("processor", p.as_str().to_owned())]
 }
@@ -86,11 +92,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
 
-        let requests = Family::<Labels, Counter>::default();
-        registry.register(
+        let requests = registered(
+            &mut registry,
             "rinha_http_requests",
             "Requests answered, by HTTP status",
-            requests.clone(),
+            Family::<Labels, Counter>::default(),
         );
         let requests = STATUSES
             .iter()
@@ -99,11 +105,11 @@ impl Metrics {
             .map(|s| requests.get_or_create(&vec![("status", s)]).clone())
             .collect();
 
-        let calls = Family::<Labels, Counter>::default();
-        registry.register(
+        let calls = registered(
+            &mut registry,
             "rinha_processor_calls",
             "Processor calls, by processor and outcome",
-            calls.clone(),
+            Family::<Labels, Counter>::default(),
         );
         let calls = Processor::ALL.map(|p| {
             CALL_OUTCOMES
@@ -128,55 +134,55 @@ impl Metrics {
         let call_duration =
             Processor::ALL.map(|p| call_duration.get_or_create(&processor(p)).clone());
 
-        let inflight = Family::<Labels, Gauge>::default();
-        registry.register(
+        let inflight = registered(
+            &mut registry,
             "rinha_processor_inflight",
             "Processor calls in flight, by processor",
-            inflight.clone(),
+            Family::<Labels, Gauge>::default(),
         );
         let inflight = Processor::ALL.map(|p| inflight.get_or_create(&processor(p)).clone());
 
-        let bookings = Family::<Labels, Counter>::default();
-        registry.register(
+        let bookings = registered(
+            &mut registry,
             "rinha_bookings",
             "Payments booked in the ledger, by processor",
-            bookings.clone(),
+            Family::<Labels, Counter>::default(),
         );
         let bookings = Processor::ALL.map(|p| bookings.get_or_create(&processor(p)).clone());
 
-        let dead_letters = Counter::default();
-        registry.register(
+        let dead_letters = registered(
+            &mut registry,
             "rinha_dead_letters",
             "Payments a processor refused as invalid, moved to the dead-letter stream",
-            dead_letters.clone(),
+            Counter::default(),
         );
 
-        let malformed_entries = Counter::default();
-        registry.register(
+        let malformed_entries = registered(
+            &mut registry,
             "rinha_malformed_entries",
             "Stream entries that were no payment, moved to the dead-letter stream as read",
-            malformed_entries.clone(),
+            Counter::default(),
         );
 
-        let ledger_conflicts = Counter::default();
-        registry.register(
+        let ledger_conflicts = registered(
+            &mut registry,
             "rinha_ledger_conflicts",
             "Payments paid at one processor whose ledger row names the other: paid twice",
-            ledger_conflicts.clone(),
+            Counter::default(),
         );
 
-        let already_booked = Counter::default();
-        registry.register(
+        let already_booked = registered(
+            &mut registry,
             "rinha_already_booked",
             "Queue entries whose payment the ledger already had, acknowledged without a call",
-            already_booked.clone(),
+            Counter::default(),
         );
 
-        let enqueue_resolved = Family::<Labels, Counter>::default();
-        registry.register(
+        let enqueue_resolved = registered(
+            &mut registry,
             "rinha_enqueue_outcome_resolved",
             "Enqueues whose answer was lost, resolved by looking the id up",
-            enqueue_resolved.clone(),
+            Family::<Labels, Counter>::default(),
         );
         let enqueue_resolved = RESOLVED
             .iter()
@@ -187,31 +193,31 @@ impl Metrics {
             })
             .collect();
 
-        let enqueue_unknown = Counter::default();
-        registry.register(
+        let enqueue_unknown = registered(
+            &mut registry,
             "rinha_enqueue_outcome_unknown",
             "Enqueues whose outcome stayed unknown (answered 504)",
-            enqueue_unknown.clone(),
+            Counter::default(),
         );
 
         let mut queue_registry = Registry::default();
-        let queue_length = Gauge::default();
-        queue_registry.register(
+        let queue_length = registered(
+            &mut queue_registry,
             "rinha_queue_length",
             "Entries in the payments stream",
-            queue_length.clone(),
+            Gauge::default(),
         );
-        let queue_pending = Gauge::default();
-        queue_registry.register(
+        let queue_pending = registered(
+            &mut queue_registry,
             "rinha_queue_pending",
             "Entries delivered to a worker and not acknowledged",
-            queue_pending.clone(),
+            Gauge::default(),
         );
-        let dead_letter_queue_length = Gauge::default();
-        queue_registry.register(
+        let dead_letter_queue_length = registered(
+            &mut queue_registry,
             "rinha_dead_letter_queue_length",
             "Entries in the dead-letter stream",
-            dead_letter_queue_length.clone(),
+            Gauge::default(),
         );
 
         Self {

@@ -171,8 +171,8 @@ impl Queue {
 
     async fn dead_letter_malformed(&self, entry: &StreamId) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        let _: Value = redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("XADD")
             .arg(keys::DEAD)
             .arg("*")
@@ -181,17 +181,9 @@ impl Queue {
             .arg("fields")
             .arg(format!("{:?}", entry.map))
             .arg("reason")
-            .arg(MALFORMED)
-            .cmd("XACK")
-            .arg(keys::PAYMENTS)
-            .arg(keys::GROUP)
-            .arg(&entry.id)
-            .cmd("XDEL")
-            .arg(keys::PAYMENTS)
-            .arg(&entry.id)
-            .query_async(&mut conn)
-            .await
-            .map_err(classify)?;
+            .arg(MALFORMED);
+        acknowledge_and_delete(&mut pipe, &[entry.id.as_str()]);
+        let _: Value = pipe.query_async(&mut conn).await.map_err(classify)?;
         Ok(())
     }
 
@@ -204,15 +196,10 @@ impl Queue {
         let entry_ids: Vec<&str> = done.iter().map(|(e, _)| e.as_str()).collect();
         let ids: Vec<&str> = done.iter().map(|(_, id)| id.as_str()).collect();
         let mut conn = self.conn.clone();
-        let _: Value = redis::pipe()
-            .atomic()
-            .cmd("XACK")
-            .arg(keys::PAYMENTS)
-            .arg(keys::GROUP)
-            .arg(&entry_ids)
-            .cmd("XDEL")
-            .arg(keys::PAYMENTS)
-            .arg(&entry_ids)
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        acknowledge_and_delete(&mut pipe, &entry_ids);
+        let _: Value = pipe
             .cmd("HDEL")
             .arg(keys::ATTEMPTS)
             .arg(&ids)
@@ -230,8 +217,8 @@ impl Queue {
     ) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         let id = payment.correlation_id.as_str();
-        let _: Value = redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("XADD")
             .arg(keys::DEAD)
             .arg("*")
@@ -244,14 +231,9 @@ impl Queue {
             .cmd("HSET")
             .arg(keys::DEAD_IDS)
             .arg(id)
-            .arg(reason)
-            .cmd("XACK")
-            .arg(keys::PAYMENTS)
-            .arg(keys::GROUP)
-            .arg(&payment.entry_id)
-            .cmd("XDEL")
-            .arg(keys::PAYMENTS)
-            .arg(&payment.entry_id)
+            .arg(reason);
+        acknowledge_and_delete(&mut pipe, &[payment.entry_id.as_str()]);
+        let _: Value = pipe
             .cmd("HDEL")
             .arg(keys::ATTEMPTS)
             .arg(id)
@@ -273,4 +255,16 @@ fn parse_entry(entry: &StreamId, redelivered: bool) -> Option<QueuedPayment> {
         accepted_at,
         redelivered,
     })
+}
+
+/// Appends to `pipe` what takes entries out of the queue for good: acknowledged for the group
+/// and deleted from the stream (an acknowledged entry would otherwise stay in the stream).
+fn acknowledge_and_delete(pipe: &mut redis::Pipeline, entry_ids: &[&str]) {
+    pipe.cmd("XACK")
+        .arg(keys::PAYMENTS)
+        .arg(keys::GROUP)
+        .arg(entry_ids)
+        .cmd("XDEL")
+        .arg(keys::PAYMENTS)
+        .arg(entry_ids);
 }
