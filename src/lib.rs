@@ -2,7 +2,7 @@
 //!
 //! The data's path: [`api`] takes payments and puts them on the [`queue`]; the [`worker`]
 //! routes each to a [`processor`] and books the result in the [`ledger`], which the summary
-//! reads. [`config`], [`telemetry`], [`shutdown`], [`watchdog`] and [`startup`] hold the process
+//! reads. [`config`], [`group_commit`], [`telemetry`], [`shutdown`], [`watchdog`] and [`startup`] hold the process
 //! together.
 
 pub mod api;
@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod group_commit;
 pub mod ledger;
 pub mod metrics;
 pub mod notify;

@@ -1,12 +1,10 @@
-//! Group commit of bookings: whatever arrived while the previous batch was being written goes
-//! into the next one, so a booking waits for at most one batch and never for a timer.
+//! Bookings, written by group commit ([`crate::group_commit`]): one statement per batch.
 
 use std::collections::{HashMap, HashSet};
 
-use tokio::sync::{mpsc, oneshot};
-
 use super::{Ledger, LedgerError};
 use crate::domain::{Amount, CorrelationId, Millis, Processor};
+use crate::group_commit::GroupCommit;
 
 /// One payment a processor accepted, to be written to the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +28,10 @@ pub enum Booked {
     Conflict { booked_at: Processor },
 }
 
-type Request = (Booking, oneshot::Sender<Result<Booked, String>>);
-
 /// Sends bookings to the single writer task.
 #[derive(Clone)]
 pub struct BookingWriter {
-    tx: mpsc::Sender<Request>,
+    batches: GroupCommit<Booking, Result<Booked, String>>,
 }
 
 /// Most bookings written by one statement.
@@ -44,9 +40,11 @@ const MAX_BATCH: usize = 512;
 impl BookingWriter {
     /// Starts the writer task on `ledger`.
     pub fn spawn(ledger: Ledger) -> Self {
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(ledger, rx));
-        Self { tx }
+        let batches = GroupCommit::spawn("booking writer", MAX_BATCH, move |batch| {
+            let ledger = ledger.clone();
+            async move { write_all(&ledger, &batch).await }
+        });
+        Self { batches }
     }
 
     /// Writes one booking; returns once it is committed (visible to the summary).
@@ -55,39 +53,28 @@ impl BookingWriter {
     /// booking of one payment impossible), and said so: [`Booked::Again`] for the same
     /// processor, [`Booked::Conflict`] for another.
     pub async fn book(&self, booking: Booking) -> Result<Booked, String> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send((booking, done))
+        self.batches
+            .submit(booking)
             .await
-            .map_err(|_| "booking writer stopped".to_owned())?;
-        wait.await
-            .map_err(|_| "booking writer stopped".to_owned())?
+            .map_err(|err| err.to_string())?
     }
 }
 
-async fn run(ledger: Ledger, mut rx: mpsc::Receiver<Request>) {
-    let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match write(&ledger, &batch).await {
-            Ok(found) => {
-                for ((_, done), booked) in batch.drain(..).zip(found) {
-                    let _ = done.send(Ok(booked));
-                }
-            }
-            Err(err) => {
-                let err = err.to_string();
-                tracing::error!(%err, size = batch.len(), "booking batch failed");
-                for (_, done) in batch.drain(..) {
-                    let _ = done.send(Err(err.clone()));
-                }
-            }
+/// One answer per booking: what [`write`] found, or its error for every booking of the batch.
+async fn write_all(ledger: &Ledger, batch: &[Booking]) -> Vec<Result<Booked, String>> {
+    match write(ledger, batch).await {
+        Ok(found) => found.into_iter().map(Ok).collect(),
+        Err(err) => {
+            let err = err.to_string();
+            tracing::error!(%err, size = batch.len(), "booking batch failed");
+            batch.iter().map(|_| Err(err.clone())).collect()
         }
     }
 }
 
 /// Inserts the batch in one statement; for the rows that already existed, one more query says
 /// for which processor. Returns what each booking found, in order.
-async fn write(ledger: &Ledger, batch: &[Request]) -> Result<Vec<Booked>, LedgerError> {
+async fn write(ledger: &Ledger, batch: &[Booking]) -> Result<Vec<Booked>, LedgerError> {
     let client = ledger.pool().get().await?;
     let stmt = client
         .prepare_cached(
@@ -98,13 +85,10 @@ async fn write(ledger: &Ledger, batch: &[Request]) -> Result<Vec<Booked>, Ledger
              RETURNING correlation_id::text",
         )
         .await?;
-    let ids: Vec<&str> = batch
-        .iter()
-        .map(|(b, _)| b.correlation_id.as_str())
-        .collect();
-    let processors: Vec<&str> = batch.iter().map(|(b, _)| b.processor.as_str()).collect();
-    let cents: Vec<i64> = batch.iter().map(|(b, _)| b.amount.cents()).collect();
-    let requested: Vec<i64> = batch.iter().map(|(b, _)| b.requested_at).collect();
+    let ids: Vec<&str> = batch.iter().map(|b| b.correlation_id.as_str()).collect();
+    let processors: Vec<&str> = batch.iter().map(|b| b.processor.as_str()).collect();
+    let cents: Vec<i64> = batch.iter().map(|b| b.amount.cents()).collect();
+    let requested: Vec<i64> = batch.iter().map(|b| b.requested_at).collect();
     let inserted: HashSet<String> = client
         .query(&stmt, &[&ids, &processors, &cents, &requested])
         .await?
@@ -132,7 +116,7 @@ async fn write(ledger: &Ledger, batch: &[Request]) -> Result<Vec<Booked>, Ledger
     let mut first_in_batch: HashMap<&str, Processor> = HashMap::new();
     Ok(batch
         .iter()
-        .map(|(b, _)| {
+        .map(|b| {
             let id = b.correlation_id.as_str();
             let existing = if inserted.contains(id) {
                 match first_in_batch.get(id) {
