@@ -40,18 +40,47 @@ impl Queue {
         id: &CorrelationId,
         record: &str,
     ) -> Result<bool, QueueError> {
+        let write = AttemptWrite {
+            entry_id: entry_id.to_owned(),
+            correlation_id: *id,
+            record: record.to_owned(),
+        };
+        let written = self.set_attempts_if_held(consumer, &[write]).await?;
+        Ok(written == [true])
+    }
+
+    /// [`Queue::set_attempt_if_held`] for many payments in one round trip; one answer per
+    /// write, in order.
+    pub async fn set_attempts_if_held(
+        &self,
+        consumer: &str,
+        writes: &[AttemptWrite],
+    ) -> Result<Vec<bool>, QueueError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut conn = self.conn.clone();
-        let written: i64 = set_attempt_script()
+        let mut invocation = set_attempt_script().prepare_invoke();
+        invocation
             .key(keys::PAYMENTS)
             .key(keys::ATTEMPTS)
             .arg(keys::GROUP)
-            .arg(consumer)
-            .arg(entry_id)
-            .arg(id.as_str())
-            .arg(record)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(classify)?;
-        Ok(written == 1)
+            .arg(consumer);
+        for w in writes {
+            invocation
+                .arg(&w.entry_id)
+                .arg(w.correlation_id.as_str())
+                .arg(&w.record);
+        }
+        let written: Vec<i64> = invocation.invoke_async(&mut conn).await.map_err(classify)?;
+        Ok(written.into_iter().map(|w| w == 1).collect())
     }
+}
+
+/// One attempt record to write, fenced by the stream entry its writer must still hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptWrite {
+    pub entry_id: String,
+    pub correlation_id: CorrelationId,
+    pub record: String,
 }

@@ -25,6 +25,7 @@ use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use admin::QueueDepth;
+pub use attempts::AttemptWrite;
 pub use consumer::QueuedPayment;
 pub use dedupe::{DEFAULT_DEDUPE_WINDOW, DedupeWindow};
 pub use error::QueueError;

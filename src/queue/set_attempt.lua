@@ -1,14 +1,20 @@
--- Writes a payment's attempt record only while the consumer still holds its stream entry.
+-- Writes payments' attempt records, each only while the consumer still holds its stream entry.
 --
 -- Every processor call is preceded by this write, so a worker whose entry was reclaimed by
 -- another (after an outage longer than reclaim_idle) can make no further call: the new holder
 -- reads the record after its claim and so sees every call the old one made.
 --
--- KEYS[1]: the stream, KEYS[2]: the attempts hash. ARGV: group, consumer, entry id, correlation
--- id, record. Returns 1 when written, 0 when the consumer no longer holds the entry.
-local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)[1]
-if not (row and row[2] == ARGV[2]) then
-  return 0
+-- KEYS[1]: the stream, KEYS[2]: the attempts hash. ARGV: group, consumer, then per payment its
+-- entry id, correlation id and record. Returns per payment 1 when written, 0 when the consumer
+-- no longer holds the entry.
+local out = {}
+for i = 3, #ARGV, 3 do
+  local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
+  if row and row[2] == ARGV[2] then
+    redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
 end
-redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
-return 1
+return out

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use redis::Value;
 use reqwest::StatusCode;
-use rinha::queue::{Queue, keys};
+use rinha::queue::{AttemptWrite, Queue, keys};
 
 use crate::support::{EVENTUALLY, Stack, booked_count, new_id, stack};
 
@@ -245,6 +245,48 @@ async fn an_attempt_record_is_written_only_while_the_writer_still_holds_the_entr
         queue.attempt(&id).await.unwrap().as_deref(),
         Some("before"),
         "b reads what a wrote before the takeover"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_attempt_records_fences_each_payment_on_its_own() {
+    let stack = stack().without_app().spawn().await;
+    let queue = queue(&stack).await;
+    append(&stack, 1).await;
+    let taken_over = deliver(&stack, "a", 1).await;
+    let min_idle = Duration::from_millis(300);
+    tokio::time::sleep(min_idle + Duration::from_millis(200)).await;
+    assert_eq!(queue.reclaim("b", min_idle, 10).await.unwrap().len(), 1);
+    append(&stack, 1).await;
+    let still_held = deliver(&stack, "a", 1).await;
+    let ids = [new_id(), new_id()].map(|id| rinha::domain::CorrelationId::parse(&id).unwrap());
+    let writes = [
+        AttemptWrite {
+            entry_id: taken_over[0].clone(),
+            correlation_id: ids[0],
+            record: "lost".to_owned(),
+        },
+        AttemptWrite {
+            entry_id: still_held[0].clone(),
+            correlation_id: ids[1],
+            record: "held".to_owned(),
+        },
+    ];
+
+    let written = queue
+        .set_attempts_if_held("a", &writes)
+        .await
+        .expect("write");
+
+    assert_eq!(
+        written,
+        vec![false, true],
+        "one answer per payment, in order"
+    );
+    assert_eq!(queue.attempt(&ids[0]).await.unwrap(), None);
+    assert_eq!(
+        queue.attempt(&ids[1]).await.unwrap().as_deref(),
+        Some("held")
     );
 }
 
