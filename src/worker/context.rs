@@ -7,10 +7,14 @@ use super::routing::{Routing, RoutingConfig, RoutingHandle};
 use super::stores::{PaymentStore, Processors, StoreError};
 use crate::config::Settings;
 use crate::domain::{Amount, CorrelationId, Millis, Processor};
+use crate::group_commit::GroupCommit;
 use crate::ledger::{Booked, Booking, BookingWriter, Ledger};
 use crate::metrics::Metrics;
 use crate::processor::{CallOutcome, ProcessorClient};
-use crate::queue::{Queue, QueuedPayment};
+use crate::queue::{AttemptWrite, Queue, QueuedPayment};
+
+/// Most attempt records or acknowledgements sent to Redis in one round trip.
+const MAX_REDIS_BATCH: usize = 256;
 
 /// Everything the worker's tasks share.
 pub struct WorkerContext {
@@ -18,6 +22,10 @@ pub struct WorkerContext {
     pub queue: Queue,
     pub ledger: Ledger,
     pub writer: BookingWriter,
+    /// Attempt records and acknowledgements, by group commit: under load the tasks' writes
+    /// share round trips (and Redis's work per command) instead of one each.
+    attempts: GroupCommit<AttemptWrite, Result<bool, String>>,
+    acks: GroupCommit<(String, CorrelationId), Result<(), String>>,
     pub clients: [ProcessorClient; 2],
     pub routing: RoutingHandle,
     /// The stream entries this worker holds, by payment, refreshed so that nobody reclaims
@@ -45,11 +53,35 @@ impl WorkerContext {
             max_calls_per_sec: super::calls_per_sec_share(&settings),
         });
         let writer = BookingWriter::spawn(ledger.clone());
+        let attempts = GroupCommit::spawn("attempt writer", MAX_REDIS_BATCH, {
+            let (queue, consumer) = (queue.clone(), settings.worker_name.clone());
+            move |writes: Vec<AttemptWrite>| {
+                let (queue, consumer) = (queue.clone(), consumer.clone());
+                async move {
+                    match queue.set_attempts_if_held(&consumer, &writes).await {
+                        Ok(written) => written.into_iter().map(Ok).collect(),
+                        Err(err) => writes.iter().map(|_| Err(err.to_string())).collect(),
+                    }
+                }
+            }
+        });
+        let acks = GroupCommit::spawn("acknowledger", MAX_REDIS_BATCH, {
+            let queue = queue.clone();
+            move |done: Vec<(String, CorrelationId)>| {
+                let queue = queue.clone();
+                async move {
+                    let result = queue.finish(&done).await.map_err(|err| err.to_string());
+                    done.iter().map(|_| result.clone()).collect()
+                }
+            }
+        });
         Arc::new(Self {
             settings,
             queue,
             ledger,
             writer,
+            attempts,
+            acks,
             clients,
             routing: RoutingHandle::new(routing),
             held: Mutex::new(HashMap::new()),
@@ -72,11 +104,17 @@ impl PaymentStore for WorkerContext {
         let Some(entry_id) = entry_id else {
             return Err(StoreError::not_held());
         };
+        let write = AttemptWrite {
+            entry_id,
+            correlation_id: *id,
+            record: record.to_owned(),
+        };
         let written = self
-            .queue
-            .set_attempt_if_held(&self.settings.worker_name, &entry_id, id, record)
+            .attempts
+            .submit(write)
             .await
-            .map_err(store_error)?;
+            .map_err(store_error)?
+            .map_err(StoreError)?;
         if written {
             Ok(())
         } else {
@@ -92,8 +130,12 @@ impl PaymentStore for WorkerContext {
     }
 
     async fn acknowledge(&self, entry: &QueuedPayment) -> Result<(), StoreError> {
-        let done = [(entry.entry_id.clone(), entry.correlation_id)];
-        self.queue.finish(&done).await.map_err(store_error)
+        let done = (entry.entry_id.clone(), entry.correlation_id);
+        self.acks
+            .submit(done)
+            .await
+            .map_err(store_error)?
+            .map_err(StoreError)
     }
 
     async fn book(&self, booking: Booking) -> Result<Booked, StoreError> {
