@@ -68,6 +68,8 @@ pub struct Settings {
     pub probe_interval: Duration,
     /// How long a processor that answered 401/403/404 is left alone.
     pub misconfigured_pause: Duration,
+    /// After a read that drained the stream, how long the worker waits before reading again.
+    pub read_linger: Duration,
     /// How long a payment may wait for the cheaper processor once the dearer one could take
     /// it (0: not at all); see `domain::settlement`.
     pub settlement_delay: Duration,
@@ -144,6 +146,7 @@ struct RawSettings {
     health_poll_interval_ms: u64,
     probe_interval_ms: u64,
     misconfigured_pause_ms: u64,
+    read_linger_ms: u64,
     settlement_delay_ms: Option<u64>,
     traffic_span_ms: u64,
     runtime_threads: Option<usize>,
@@ -180,6 +183,7 @@ impl Default for RawSettings {
             health_poll_interval_ms: 5_200,
             probe_interval_ms: 250,
             misconfigured_pause_ms: 10_000,
+            read_linger_ms: 10,
             settlement_delay_ms: None,
             traffic_span_ms: 60_000,
             runtime_threads: None,
@@ -216,6 +220,18 @@ fn watchdog(ms: u64) -> Result<Option<Duration>, ConfigError> {
         }),
         ms => Ok(Some(Duration::from_millis(ms))),
     }
+}
+
+/// `read_linger_ms`: 0 turns it off; above a second it would only delay payments, since a
+/// batch gains nothing once it fills a round trip.
+fn read_linger(ms: u64) -> Result<Duration, ConfigError> {
+    if ms > 1_000 {
+        return Err(ConfigError::Key {
+            key: "read_linger_ms",
+            message: "must be at most 1000".into(),
+        });
+    }
+    Ok(Duration::from_millis(ms))
 }
 
 /// `reclaim_idle_ms`: by default 2 × the processor timeout, so a dead consumer's entries are
@@ -385,6 +401,7 @@ impl Settings {
             // one at once: both loops the pauses exist to prevent.
             probe_interval: positive("probe_interval_ms", raw.probe_interval_ms)?,
             misconfigured_pause: positive("misconfigured_pause_ms", raw.misconfigured_pause_ms)?,
+            read_linger: read_linger(raw.read_linger_ms)?,
             settlement_delay: match raw.settlement_delay_ms {
                 Some(ms) => Duration::from_millis(ms),
                 None => settlement_delay(fees, positive("traffic_span_ms", raw.traffic_span_ms)?),

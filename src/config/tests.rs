@@ -68,6 +68,8 @@ fn zero_and_nonsense_durations_are_refused_naming_the_key() {
         ("unknown_grace_ms", "2999"),
         ("postgres_connect_timeout_ms", "0"),
         ("postgres_pool_wait_ms", "0"),
+        // A linger longer than a second only delays payments.
+        ("read_linger_ms", "1001"),
     ] {
         let err = Settings::with_overrides(&[("processor_timeout_ms", "3000"), (key, value)])
             .expect_err(&format!("{key} = {value} is refused"));
@@ -77,7 +79,9 @@ fn zero_and_nonsense_durations_are_refused_naming_the_key() {
         ("processor_timeout_ms", "3000"),
         ("unknown_grace_ms", "3000"),
         ("reclaim_idle_ms", "100"),
+        ("read_linger_ms", "0"),
     ])
     .unwrap();
     assert_eq!(ok.unknown_grace, Duration::from_secs(3));
+    assert_eq!(ok.read_linger, Duration::ZERO, "0 turns the linger off");
 }

@@ -74,6 +74,7 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
             continue;
         }
         let batch = free.min(256);
+        let mut reading_new = false;
         let read = if let Some(after) = &resume_after {
             let read = reader.read_own_pending(&consumer, batch, after).await;
             match &read {
@@ -90,6 +91,7 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
                 .reclaim(&consumer, ctx.settings.reclaim_idle, batch)
                 .await
         } else {
+            reading_new = true;
             tokio::select! {
                 _ = shutdown.wait() => break,
                 read = reader.read_new(&consumer, batch, Duration::from_millis(500)) => read,
@@ -116,6 +118,10 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
                 continue;
             }
         };
+        // A short read of new entries means the stream is drained: waiting a moment before the
+        // next read lets it, and the attempt records, calls, bookings and acknowledgements after
+        // it, serve several payments per round trip instead of one each.
+        let linger = reading_new && !entries.is_empty() && entries.len() < batch;
         let entries: Vec<_> = {
             // Our own pending entries come back with every page; those still running stay as they are.
             let held = ctx.held.lock().unwrap();
@@ -160,6 +166,12 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
             });
         }
         while tasks.try_join_next().is_some() {}
+        if linger && !ctx.settings.read_linger.is_zero() {
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                _ = tokio::time::sleep(ctx.settings.read_linger) => {}
+            }
+        }
     }
 
     tracing::info!(
