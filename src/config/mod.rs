@@ -183,7 +183,7 @@ impl Default for RawSettings {
             health_poll_interval_ms: 5_200,
             probe_interval_ms: 250,
             misconfigured_pause_ms: 10_000,
-            read_linger_ms: 10,
+            read_linger_ms: 30,
             settlement_delay_ms: None,
             traffic_span_ms: 60_000,
             runtime_threads: None,
