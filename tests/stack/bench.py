@@ -45,6 +45,7 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
             row["lag_drained"] = lag
             print(f"[bench] {label}: lag_drained {lag} after {secs:.1f} s", flush=True)
         sampler.stop()
+        save_redis_commandstats(run_dir, out)
         row["memory_peaks"] = sampler.peaks()  # Redis used_memory and anonymous RSS, sampled every 2 s
         row["services"] = control.service_stats(run_dir)
         row["uncapped"] = (control.read_state(run_dir) or {}).get("uncapped")
@@ -58,6 +59,16 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
         control.down(quiet=True)
     (out / "row.json").write_text(json.dumps(row, indent=2, default=str) + "\n")
     return row
+
+
+def save_redis_commandstats(run_dir: Path, out: Path) -> None:
+    """Redis's calls and CPU per command (`INFO commandstats`) into `redis-commandstats.txt`: which of the
+    queue's commands and scripts Redis's CPU went to."""
+    try:
+        text = memory.redis_command(str(run_dir / "redis.sock"), "INFO", "commandstats").decode(errors="replace")
+    except OSError as err:
+        text = f"INFO commandstats failed: {err}\n"
+    (out / "redis-commandstats.txt").write_text(text)
 
 
 # -- reading a run ---------------------------------------------------------------------------------------
