@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let _log = rinha::telemetry::init(&settings.process);
     let threads = settings
         .runtime_threads
-        .unwrap_or(if role == Role::Api { 1 } else { 2 });
+        .unwrap_or(if role == Role::All { 2 } else { 1 });
     let runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
