@@ -125,17 +125,21 @@ pub(super) struct Bench {
     pub(super) shutdown: Shutdown,
 }
 
+fn routing(settlement_delay: Duration) -> Routing {
+    Routing::new(RoutingConfig {
+        fees: [Fee::parse("0.05").unwrap(), Fee::parse("0.15").unwrap()],
+        audit_slack: Duration::from_millis(10_000),
+        max_inflight: 3,
+        probe_interval: Duration::from_millis(500),
+        misconfigured_pause: Duration::from_millis(10_000),
+        settlement_delay,
+        max_calls_per_sec: 0,
+    })
+}
+
 impl Bench {
     pub(super) fn new(fake: Fake) -> Self {
-        let routing = Routing::new(RoutingConfig {
-            fees: [Fee::parse("0.05").unwrap(), Fee::parse("0.15").unwrap()],
-            audit_slack: Duration::from_millis(10_000),
-            max_inflight: 3,
-            probe_interval: Duration::from_millis(500),
-            misconfigured_pause: Duration::from_millis(10_000),
-            settlement_delay: Duration::from_millis(0),
-            max_calls_per_sec: 0,
-        });
+        let routing = routing(Duration::ZERO);
         let entry = QueuedPayment {
             entry_id: "1-0".to_owned(),
             correlation_id: CorrelationId::parse("4a7901b8-7d26-4d9d-aa19-4dc1c7cf60b3").unwrap(),
@@ -153,6 +157,29 @@ impl Bench {
             trigger,
             shutdown,
         }
+    }
+
+    /// Routing that holds payments for an unusable cheaper processor up to `delay`.
+    pub(super) fn settlement_delay(mut self, delay: Duration) -> Self {
+        self.routing = RoutingHandle::new(routing(delay));
+        self
+    }
+
+    /// The payment was accepted (by Redis) `ago` before now.
+    pub(super) fn accepted_ago(mut self, ago: Duration) -> Self {
+        self.state.entry.accepted_at = now_millis() - ago.as_millis() as Millis;
+        self
+    }
+
+    /// Runs the whole payment as the worker does, from its queue entry delivered for the first time.
+    pub(super) async fn process_new(&mut self) {
+        let ctx = StepContext {
+            world: &self.fake,
+            routing: &self.routing,
+            metrics: &self.metrics,
+            unknown_grace: self.unknown_grace,
+        };
+        process(&ctx, self.state.entry.clone(), self.shutdown.clone()).await;
     }
 
     /// A payment pinned to `p` by an unresolved call sent `quiet_for` ago.

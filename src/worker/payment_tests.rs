@@ -266,3 +266,27 @@ async fn an_unreadable_attempt_record_found_nowhere_waits_the_grace_before_a_cal
     assert_eq!(bench.fake.booked().len(), 1);
     assert_eq!(bench.fake.calls().len(), 1);
 }
+
+#[tokio::test]
+async fn the_settlement_delay_counts_from_acceptance_not_from_when_the_worker_read_the_payment() {
+    // A payment that waited in the stream behind a held backlog has used up its delay there.
+    let delay = Duration::from_secs(60);
+    let mut bench = Bench::new(Fake::answering([CallOutcome::Processed]))
+        .settlement_delay(delay)
+        .accepted_ago(delay + Duration::from_secs(1));
+    let failing = crate::processor::HealthReport {
+        failing: true,
+        min_response_time: 0,
+    };
+    bench
+        .routing
+        .apply_health(Processor::Default, failing, now_millis());
+
+    let processed = tokio::time::timeout(Duration::from_secs(5), bench.process_new()).await;
+
+    assert!(
+        processed.is_ok(),
+        "held for the cheaper processor although accepted longer than the delay ago"
+    );
+    assert_eq!(bench.fake.calls()[0].0, Processor::Fallback);
+}
