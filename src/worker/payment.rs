@@ -36,8 +36,9 @@ pub struct StepContext<'a, S> {
 #[derive(Debug, Clone)]
 pub struct PaymentState {
     pub entry: QueuedPayment,
-    /// The hold for a failing cheaper processor counts from here, not from each retry: a
-    /// payment that keeps serving as that processor's probe must still reach the other in time.
+    /// The hold for a failing cheaper processor counts from here (the payment's acceptance),
+    /// not from each retry: a payment that keeps serving as that processor's probe must still
+    /// reach the other in time.
     pub since: Millis,
     pub attempt: Attempt,
     /// The open call's latest answer was "busy" (429, 408, another 5xx): the processor answers,
@@ -80,7 +81,7 @@ pub async fn process<S: PaymentStore + Processors>(
     entry: QueuedPayment,
     mut shutdown: Shutdown,
 ) {
-    let since = now_millis();
+    let since = settlement_clock_start(&entry, now_millis());
     let attempt = if entry.redelivered {
         match resume_state(ctx.world, &entry).await {
             Some(attempt) => attempt,
@@ -94,6 +95,18 @@ pub async fn process<S: PaymentStore + Processors>(
     };
     let mut state = PaymentState::new(entry, since, attempt);
     while step(ctx, &mut state, &mut shutdown).await == Step::Retry {}
+}
+
+/// When the payment's wait for the cheaper processor began: when Redis accepted it. The worker
+/// reads only as many payments as it has tasks, so a payment can spend most of the settlement
+/// delay in the stream behind a held backlog; counting from the read would hold it for another
+/// full delay and let the backlog grow by the arrivals of each one. An entry without an
+/// acceptance time, or one stamped in the future by a skewed clock, counts from now.
+fn settlement_clock_start(entry: &QueuedPayment, now: Millis) -> Millis {
+    match entry.accepted_at {
+        at if at > 0 && at <= now => at,
+        _ => now,
+    }
 }
 
 /// Takes one step: asks about an unresolved call, or waits for a route, records the attempt,

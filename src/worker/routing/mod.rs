@@ -115,8 +115,8 @@ impl Routing {
     /// cheaper is unusable and the payment has waited the settlement delay, or when the cheaper
     /// is full and cannot carry the arrival rate. While no processor is usable, a failing one
     /// whose delay is short gets one probe per interval; a slow one gets nothing, and its
-    /// recovery is learnt from the health reports. `waiting_since` is when this payment
-    /// started looking for a route.
+    /// recovery is learnt from the health reports. `waiting_since` is when this payment was
+    /// accepted.
     pub fn choose(&mut self, now: Millis, waiting_since: Millis) -> Option<Ticket> {
         let ticket = self.choose_unpaced(now, waiting_since)?;
         self.paced(ticket, now)
