@@ -2,8 +2,8 @@
 //!
 //! The data's path: [`api`] takes payments and puts them on the [`queue`]; the [`worker`]
 //! routes each to a [`processor`] and books the result in the [`ledger`], which the summary
-//! reads. [`config`], [`group_commit`], [`telemetry`], [`shutdown`], [`watchdog`] and [`startup`] hold the process
-//! together.
+//! reads. [`config`], [`group_commit`], [`telemetry`], [`shutdown`], [`watchdog`] and
+//! [`startup`] hold the process together.
 
 pub mod api;
 pub mod config;

@@ -67,7 +67,7 @@ async fn write_all(ledger: &Ledger, batch: &[Booking]) -> Vec<Result<Booked, Str
         Err(err) => {
             let err = err.to_string();
             tracing::error!(%err, size = batch.len(), "booking batch failed");
-            batch.iter().map(|_| Err(err.clone())).collect()
+            vec![Err(err); batch.len()]
         }
     }
 }

@@ -60,7 +60,7 @@ impl WorkerContext {
                 async move {
                     match queue.set_attempts_if_held(&consumer, &writes).await {
                         Ok(written) => written.into_iter().map(Ok).collect(),
-                        Err(err) => writes.iter().map(|_| Err(err.to_string())).collect(),
+                        Err(err) => vec![Err(err.to_string()); writes.len()],
                     }
                 }
             }
@@ -71,7 +71,7 @@ impl WorkerContext {
                 let queue = queue.clone();
                 async move {
                     let result = queue.finish(&done).await.map_err(|err| err.to_string());
-                    done.iter().map(|_| result.clone()).collect()
+                    vec![result; done.len()]
                 }
             }
         });
