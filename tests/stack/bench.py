@@ -11,6 +11,7 @@ target/bench/latest points at the newest. Exit 0 unless the infrastructure faile
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +35,8 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
     run_dir = control.up(emulators=True, purge=True, mode=mode, fees=fees)
     print(f"[bench] {label}: stack up in {time.monotonic() - t0:.1f} s", flush=True)
     row: dict = {"label": label, "mode": mode}
+    if mode == "stack":
+        start_redis_slowlog(run_dir)
     seconds = timeline.Sampler.for_run(out, control.read_state(run_dir) or {}, run_dir).start()
     sampler = memory.Sampler(run_dir, every_s=2.0).start()
     try:
@@ -46,6 +49,8 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
             print(f"[bench] {label}: lag_drained {lag} after {secs:.1f} s", flush=True)
         sampler.stop()
         save_redis_commandstats(run_dir, out)
+        if mode == "stack":
+            row["redis_slow"] = save_redis_slowlog(run_dir, out)
         row["memory_peaks"] = sampler.peaks()  # Redis used_memory and anonymous RSS, sampled every 2 s
         row["services"] = control.service_stats(run_dir)
         row["uncapped"] = (control.read_state(run_dir) or {}).get("uncapped")
@@ -71,6 +76,59 @@ def save_redis_commandstats(run_dir: Path, out: Path) -> None:
     (out / "redis-commandstats.txt").write_text(text)
 
 
+# Redis serves every POST's intake script, so a command of the worker's that runs this long holds up every
+# POST that arrives meanwhile; the slow log names them.
+SLOWLOG_US = 500
+SLOWLOG_LEN = 10_000
+
+
+def start_redis_slowlog(run_dir: Path) -> None:
+    """Has Redis log every command slower than SLOWLOG_US (the bench's instrument, not a service setting)."""
+    sock = str(run_dir / "redis.sock")
+    try:
+        memory.redis_command(sock, "CONFIG", "SET", "slowlog-log-slower-than", str(SLOWLOG_US))
+        memory.redis_command(sock, "CONFIG", "SET", "slowlog-max-len", str(SLOWLOG_LEN))
+        memory.redis_command(sock, "SLOWLOG", "RESET")
+    except OSError as err:
+        print(f"[bench] Redis slow log not started: {err}", file=sys.stderr, flush=True)
+
+
+def script_names() -> dict[str, str]:
+    """The queue's Lua scripts by their SHA1 (what EVALSHA names in the slow log)."""
+    scripts = Path(__file__).resolve().parents[2] / "src" / "queue"
+    return {hashlib.sha1(f.read_bytes()).hexdigest(): f.name for f in sorted(scripts.glob("*.lua"))}
+
+
+def save_redis_slowlog(run_dir: Path, out: Path) -> dict:
+    """The commands that held Redis longer than SLOWLOG_US, into `redis-slowlog.txt` (a summary per command
+    or script, then every entry); returns their count and the longest, for the table."""
+    try:
+        entries = memory.redis_command(str(run_dir / "redis.sock"), "SLOWLOG", "GET", str(SLOWLOG_LEN))
+    except OSError as err:
+        (out / "redis-slowlog.txt").write_text(f"SLOWLOG GET failed: {err}\n")
+        return {}
+    names = script_names()
+    rows = []
+    for entry in entries if isinstance(entries, list) else []:
+        _id, at, usec, argv = entry[:4]
+        words = [a.decode(errors="replace") for a in argv]
+        name = words[0].upper() if words else "?"
+        if name == "EVALSHA" and len(words) > 1:
+            name = f"EVALSHA {names.get(words[1], words[1][:8])}"
+        rows.append((int(at.lstrip(b":")), int(usec.lstrip(b":")), name, " ".join(words[:8])))
+    rows.sort()
+    by_name: dict[str, list[int]] = {}
+    for _at, usec, name, _words in rows:
+        by_name.setdefault(name, []).append(usec)
+    lines = [f"commands slower than {SLOWLOG_US} us: {len(rows)}"]
+    for name, us in sorted(by_name.items(), key=lambda kv: -sum(kv[1])):
+        lines.append(f"{name:<28} n={len(us):<5} total={sum(us) / 1000:.1f} ms  max={max(us) / 1000:.2f} ms")
+    lines.append("")
+    lines += [f"{at} {usec:>7} us  {words}" for at, usec, _name, words in rows]
+    (out / "redis-slowlog.txt").write_text("\n".join(lines) + "\n")
+    return {"count": len(rows), "max_ms": max((u for _a, u, _n, _w in rows), default=0) / 1000}
+
+
 # -- reading a run ---------------------------------------------------------------------------------------
 def metrics(row: dict) -> dict:
     """The table's numbers from one run (None where unknown)."""
@@ -89,6 +147,8 @@ def metrics(row: dict) -> dict:
         "default": o.get("pagamentos_realizados_default", {}).get("num_pagamentos"),
         "fallback": o.get("pagamentos_realizados_fallback", {}).get("num_pagamentos"),
         "failed POSTs": x.get("posts_failed"),
+        f"Redis cmds > {SLOWLOG_US / 1000:g} ms": row.get("redis_slow", {}).get("count"),
+        "slowest Redis cmd ms": row.get("redis_slow", {}).get("max_ms"),
         "audits non-empty": None if x.get("audits_total") is None else f"{x.get('audits_nonempty')}/{x.get('audits_total')}",
     }
 

@@ -19,29 +19,51 @@ import control
 
 
 # -- Redis over its unix socket ------------------------------------------------------------------------------
-def redis_command(sock_path: str, *args: str, timeout: float = 2.0) -> bytes:
-    """One command in RESP; returns the raw reply's payload (a bulk string's bytes, or a status line)."""
+def redis_command(sock_path: str, *args: str, timeout: float = 2.0) -> bytes | list | None:
+    """One command in RESP; returns its reply: a bulk string's bytes, a list for an array (nested as
+    RESP nests it), None for a null, else the status, error or integer line (b"+OK", b"-ERR ...", b":1")."""
     msg = f"*{len(args)}\r\n".encode() + b"".join(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(sock_path)
         sock.sendall(msg)
-        buf = b""
-        while b"\r\n" not in buf:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise OSError("redis closed the connection")
-            buf += chunk
-        first, _, rest = buf.partition(b"\r\n")
-        if first[:1] != b"$":
-            return first  # +OK, -ERR ..., :123
-        size = int(first[1:])
-        while len(rest) < size + 2:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise OSError("redis closed the connection")
-            rest += chunk
-        return rest[:size]
+        return _RespReader(sock).reply()
+
+
+class _RespReader:
+    """Reads one RESP2 reply off a socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise OSError("redis closed the connection")
+        self.buf += chunk
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def reply(self) -> bytes | list | None:
+        first = self._line()
+        kind, size = first[:1], first[1:]
+        if kind == b"$":
+            n = int(size)
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                self._fill()
+            data, self.buf = self.buf[:n], self.buf[n + 2:]
+            return data
+        if kind == b"*":
+            n = int(size)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        return first
 
 
 def redis_info(sock_path: str) -> dict[str, str]:
