@@ -73,7 +73,7 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
             }
             continue;
         }
-        let batch = free.min(256);
+        let batch = free.min(context::MAX_REDIS_BATCH);
         let mut reading_new = false;
         let read = if let Some(after) = &resume_after {
             let read = reader.read_own_pending(&consumer, batch, after).await;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::WorkerContext;
+use super::context::MAX_REDIS_BATCH;
 use crate::shutdown::Shutdown;
 
 /// Resets the idle time of held entries well before anyone could reclaim them.
@@ -14,7 +15,7 @@ pub(super) async fn refresh_loop(ctx: Arc<WorkerContext>, mut shutdown: Shutdown
             _ = tokio::time::sleep(every) => {}
         }
         let held: Vec<String> = ctx.held.lock().unwrap().values().cloned().collect();
-        for chunk in held.chunks(500) {
+        for chunk in held.chunks(MAX_REDIS_BATCH) {
             match ctx.queue.refresh(&ctx.settings.worker_name, chunk).await {
                 Ok(lost) if !lost.is_empty() => {
                     // Reclaimed by another worker (our refreshes failed for longer than
