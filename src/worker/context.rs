@@ -16,9 +16,9 @@ use crate::queue::{AttemptWrite, Queue, QueuedPayment};
 /// Most stream entries one Redis command or script of the worker handles: entries read, attempt
 /// records, acknowledgements, refreshes. Redis runs one command at a time, every POST's intake
 /// script included, so a command's length is added to the latency of the POSTs that arrive
-/// meanwhile. The bench's slow log caught a refresh of 500 held entries holding Redis 2–3 ms, a
-/// read of 256 entries up to 2.3 ms and 256 attempt records up to 6 ms. A drain at this size
-/// takes a few more round trips per second, each still serving dozens of payments.
+/// meanwhile. The bench's slow log caught refreshes of up to 500 held entries holding Redis up to
+/// 3 ms, and reads of 256 entries up to 2.3 ms. A drain at this size takes a few more round
+/// trips per second, each still serving dozens of payments.
 pub(super) const MAX_REDIS_BATCH: usize = 64;
 
 /// Everything the worker's tasks share.
