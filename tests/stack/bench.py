@@ -35,8 +35,7 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
     run_dir = control.up(emulators=True, purge=True, mode=mode, fees=fees)
     print(f"[bench] {label}: stack up in {time.monotonic() - t0:.1f} s", flush=True)
     row: dict = {"label": label, "mode": mode}
-    if mode == "stack":
-        start_redis_slowlog(run_dir)
+    slowlog = mode == "stack" and start_redis_slowlog(run_dir)
     seconds = timeline.Sampler.for_run(out, control.read_state(run_dir) or {}, run_dir).start()
     sampler = memory.Sampler(run_dir, every_s=2.0).start()
     try:
@@ -49,7 +48,7 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
             print(f"[bench] {label}: lag_drained {lag} after {secs:.1f} s", flush=True)
         sampler.stop()
         save_redis_commandstats(run_dir, out)
-        if mode == "stack":
+        if slowlog:
             row["redis_slow"] = save_redis_slowlog(run_dir, out)
         row["memory_peaks"] = sampler.peaks()  # Redis used_memory and anonymous RSS, sampled every 2 s
         row["services"] = control.service_stats(run_dir)
@@ -82,20 +81,26 @@ SLOWLOG_US = 500
 SLOWLOG_LEN = 10_000
 
 
-def start_redis_slowlog(run_dir: Path) -> None:
-    """Has Redis log every command slower than SLOWLOG_US (the bench's instrument, not a service setting)."""
+def start_redis_slowlog(run_dir: Path) -> bool:
+    """Has Redis log every command slower than SLOWLOG_US (the bench's instrument, not a service setting);
+    False if Redis refused, since a log kept at Redis's default threshold would count too few."""
     sock = str(run_dir / "redis.sock")
     try:
-        memory.redis_command(sock, "CONFIG", "SET", "slowlog-log-slower-than", str(SLOWLOG_US))
-        memory.redis_command(sock, "CONFIG", "SET", "slowlog-max-len", str(SLOWLOG_LEN))
-        memory.redis_command(sock, "SLOWLOG", "RESET")
+        replies = [memory.redis_command(sock, "CONFIG", "SET", "slowlog-log-slower-than", str(SLOWLOG_US)),
+                   memory.redis_command(sock, "CONFIG", "SET", "slowlog-max-len", str(SLOWLOG_LEN)),
+                   memory.redis_command(sock, "SLOWLOG", "RESET")]
     except OSError as err:
-        print(f"[bench] Redis slow log not started: {err}", file=sys.stderr, flush=True)
+        replies = [str(err)]
+    if any(r != b"+OK" for r in replies):
+        # Redis answers a refused command with an error reply, not an exception.
+        print(f"[bench] Redis slow log not started: {replies}", file=sys.stderr, flush=True)
+        return False
+    return True
 
 
 def script_names() -> dict[str, str]:
     """The queue's Lua scripts by their SHA1 (what EVALSHA names in the slow log)."""
-    scripts = Path(__file__).resolve().parents[2] / "src" / "queue"
+    scripts = layout.REPO / "src" / "queue"
     return {hashlib.sha1(f.read_bytes()).hexdigest(): f.name for f in sorted(scripts.glob("*.lua"))}
 
 
@@ -105,11 +110,14 @@ def save_redis_slowlog(run_dir: Path, out: Path) -> dict:
     try:
         entries = memory.redis_command(str(run_dir / "redis.sock"), "SLOWLOG", "GET", str(SLOWLOG_LEN))
     except OSError as err:
-        (out / "redis-slowlog.txt").write_text(f"SLOWLOG GET failed: {err}\n")
+        entries = str(err).encode()
+    if not isinstance(entries, list):
+        # An error reply is no proof of zero slow commands: the table shows "-", not 0.
+        (out / "redis-slowlog.txt").write_text(f"SLOWLOG GET failed: {entries!r}\n")
         return {}
     names = script_names()
     rows = []
-    for entry in entries if isinstance(entries, list) else []:
+    for entry in entries:
         _id, at, usec, argv = entry[:4]
         words = [a.decode(errors="replace") for a in argv]
         name = words[0].upper() if words else "?"

@@ -12,9 +12,10 @@ import unittest
 from pathlib import Path
 
 import bench
+import layout
 import memory
 
-REDIS = shutil.which("redis-server")
+REDIS = layout.redis_bin()
 
 
 @unittest.skipUnless(REDIS, "redis-server is not installed")
@@ -45,8 +46,7 @@ class RedisReplyTest(unittest.TestCase):
 
     def test_the_slow_log_names_the_queue_scripts(self) -> None:
         bench.start_redis_slowlog(self.dir)
-        sha = memory.redis_command(self.sock, "SCRIPT", "LOAD", (Path(bench.__file__).resolve().parents[2]
-                                                                / "src/queue/accepted.lua").read_text())
+        sha = memory.redis_command(self.sock, "SCRIPT", "LOAD", (layout.REPO / "src/queue/accepted.lua").read_text())
         # A busy EVAL stands for a slow command; the fast EVALSHA of a queue script stays out of the log.
         memory.redis_command(self.sock, "EVAL", "local x = 0 for i = 1, 3000000 do x = x + i end return x", "0")
         memory.redis_command(self.sock, "EVALSHA", sha.decode(), "0", "id", "p:", "1000", "1", "0")
