@@ -1,8 +1,9 @@
 //! Group commit: callers hand in one item each and wait for its answer; a single task writes
-//! whatever arrived while the previous write was running as the next batch. An item waits for
-//! at most one batch and never for a timer, and under load one round trip serves many items.
+//! whatever arrived while the previous write was running, plus what arrives within a short
+//! linger after the first item, as the next batch. Under load one round trip serves many items.
 
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -30,8 +31,9 @@ pub struct Stopped(pub &'static str);
 
 impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
     /// Starts the task. `write` gets up to `max_batch` items and returns one answer per item,
-    /// in order. `name` says which writer stopped, in errors.
-    pub fn spawn<W, F>(name: &'static str, max_batch: usize, write: W) -> Self
+    /// in order. A batch that is not full when its first item arrives waits `linger` for more
+    /// (zero: it is written at once). `name` says which writer stopped, in errors.
+    pub fn spawn<W, F>(name: &'static str, max_batch: usize, linger: Duration, write: W) -> Self
     where
         W: Fn(Vec<T>) -> F + Send + 'static,
         F: Future<Output = Vec<R>> + Send,
@@ -40,6 +42,17 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
         tokio::spawn(async move {
             let mut batch: Vec<Request<T, R>> = Vec::with_capacity(max_batch);
             while rx.recv_many(&mut batch, max_batch).await > 0 {
+                if !linger.is_zero() && batch.len() < max_batch {
+                    // One timer per batch, not a wake-up per item: what arrived meanwhile is
+                    // taken at once when it ends.
+                    tokio::time::sleep(linger).await;
+                    while batch.len() < max_batch {
+                        match rx.try_recv() {
+                            Ok(request) => batch.push(request),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 let (items, waiters): (Vec<T>, Vec<_>) = batch.drain(..).unzip();
                 let answers = write(items).await;
                 debug_assert_eq!(answers.len(), waiters.len(), "{name}: one answer per item");
@@ -75,7 +88,7 @@ mod tests {
         let batches = Arc::new(Mutex::new(Vec::<Vec<u32>>::new()));
         // Each write waits for a permit, so the test decides when a batch ends.
         let gate = Arc::new(Semaphore::new(0));
-        let commit = GroupCommit::spawn("test writer", 8, {
+        let commit = GroupCommit::spawn("test writer", 8, Duration::ZERO, {
             let (batches, gate) = (batches.clone(), gate.clone());
             move |items: Vec<u32>| {
                 let (batches, gate) = (batches.clone(), gate.clone());
@@ -109,6 +122,68 @@ mod tests {
         let answers: Vec<_> = futures_answers(later).await;
         assert_eq!(answers, vec![Ok(20), Ok(30), Ok(40)]);
         assert_eq!(*batches.lock().unwrap(), vec![vec![1], vec![2, 3, 4]]);
+    }
+
+    type Batches = Arc<Mutex<Vec<Vec<u32>>>>;
+
+    /// Records each batch it is given and answers every item with itself.
+    fn recording_writer(
+        max_batch: usize,
+        linger: Duration,
+    ) -> (GroupCommit<u32, u32>, Batches) {
+        let batches = Arc::new(Mutex::new(Vec::<Vec<u32>>::new()));
+        let commit = GroupCommit::spawn("test writer", max_batch, linger, {
+            let batches = batches.clone();
+            move |items: Vec<u32>| {
+                let batches = batches.clone();
+                async move {
+                    batches.lock().unwrap().push(items.clone());
+                    items
+                }
+            }
+        });
+        (commit, batches)
+    }
+
+    fn submit_at(commit: &GroupCommit<u32, u32>, item: u32, after: Duration) -> Submitted {
+        let commit = commit.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            commit.submit(item).await
+        })
+    }
+
+    type Submitted = tokio::task::JoinHandle<Result<u32, Stopped>>;
+
+    #[tokio::test(start_paused = true)]
+    async fn items_within_the_linger_of_the_first_share_its_batch_and_later_ones_do_not() {
+        let (commit, batches) = recording_writer(8, Duration::from_millis(10));
+        let handles = vec![
+            submit_at(&commit, 1, Duration::ZERO),
+            submit_at(&commit, 2, Duration::from_millis(4)),
+            submit_at(&commit, 3, Duration::from_millis(9)),
+            submit_at(&commit, 4, Duration::from_millis(25)),
+        ];
+        assert_eq!(
+            futures_answers(handles).await,
+            vec![Ok(1), Ok(2), Ok(3), Ok(4)]
+        );
+        assert_eq!(*batches.lock().unwrap(), vec![vec![1, 2, 3], vec![4]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_linger_never_makes_a_batch_larger_than_its_limit() {
+        let (commit, batches) = recording_writer(2, Duration::from_millis(10));
+        let handles = (1..=5)
+            .map(|i| submit_at(&commit, i, Duration::ZERO))
+            .collect();
+        assert_eq!(
+            futures_answers(handles).await,
+            (1..=5).map(Ok).collect::<Vec<_>>()
+        );
+        let batches = batches.lock().unwrap();
+        assert!(batches.iter().all(|b| b.len() <= 2), "{batches:?}");
+        assert_eq!(batches.concat(), vec![1, 2, 3, 4, 5]);
     }
 
     async fn futures_answers(

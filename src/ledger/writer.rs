@@ -1,6 +1,7 @@
 //! Bookings, written by group commit ([`crate::group_commit`]): one statement per batch.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use super::{Ledger, LedgerError};
 use crate::domain::{Amount, CorrelationId, Millis, Processor};
@@ -37,10 +38,15 @@ pub struct BookingWriter {
 /// Most bookings written by one statement.
 const MAX_BATCH: usize = 512;
 
+/// How long a booking waits for others to share its statement and commit. Calls end one by one,
+/// so without a linger a drain committed (and flushed the WAL for) one or two rows at a time.
+/// It delays a booking by far less than the audit's slack, which `audit_slack_ms` covers.
+const LINGER: Duration = Duration::from_millis(10);
+
 impl BookingWriter {
     /// Starts the writer task on `ledger`.
     pub fn spawn(ledger: Ledger) -> Self {
-        let batches = GroupCommit::spawn("booking writer", MAX_BATCH, move |batch| {
+        let batches = GroupCommit::spawn("booking writer", MAX_BATCH, LINGER, move |batch| {
             let ledger = ledger.clone();
             async move { write_all(&ledger, &batch).await }
         });

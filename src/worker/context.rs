@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::routing::{Routing, RoutingConfig, RoutingHandle};
 use super::stores::{PaymentStore, Processors, StoreError};
@@ -20,6 +21,14 @@ use crate::queue::{AttemptWrite, Queue, QueuedPayment};
 /// 3 ms, and reads of 256 entries up to 2.3 ms. A drain at this size takes a few more round
 /// trips per second, each still serving dozens of payments.
 pub(super) const MAX_REDIS_BATCH: usize = 64;
+
+/// How long an attempt record waits for others to share its script. Short: the call waits
+/// behind it.
+const ATTEMPT_LINGER: Duration = Duration::from_millis(2);
+
+/// How long an acknowledgement waits for others to share its transaction. Nothing waits for
+/// it but the task's slot; calls end one by one, so without a linger most batches held one or two.
+const ACK_LINGER: Duration = Duration::from_millis(10);
 
 /// Everything the worker's tasks share.
 pub struct WorkerContext {
@@ -58,7 +67,7 @@ impl WorkerContext {
             max_calls_per_sec: super::calls_per_sec_share(&settings),
         });
         let writer = BookingWriter::spawn(ledger.clone());
-        let attempts = GroupCommit::spawn("attempt writer", MAX_REDIS_BATCH, {
+        let attempts = GroupCommit::spawn("attempt writer", MAX_REDIS_BATCH, ATTEMPT_LINGER, {
             let (queue, consumer) = (queue.clone(), settings.worker_name.clone());
             move |writes: Vec<AttemptWrite>| {
                 let (queue, consumer) = (queue.clone(), consumer.clone());
@@ -70,7 +79,7 @@ impl WorkerContext {
                 }
             }
         });
-        let acks = GroupCommit::spawn("acknowledger", MAX_REDIS_BATCH, {
+        let acks = GroupCommit::spawn("acknowledger", MAX_REDIS_BATCH, ACK_LINGER, {
             let queue = queue.clone();
             move |done: Vec<(String, CorrelationId)>| {
                 let queue = queue.clone();
