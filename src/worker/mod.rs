@@ -71,6 +71,15 @@ pub async fn run(ctx: Arc<WorkerContext>, reader: Queue, mut shutdown: Shutdown)
                 _ = shutdown.wait() => break,
                 permit = slots.clone().acquire_owned() => drop(permit),
             }
+            // Slots come free one by one as calls end: reading at the first would read one
+            // entry per round trip, and ask the ledger about one entry per query. The tasks
+            // already running keep the processors busy meanwhile.
+            if !ctx.settings.read_linger.is_zero() {
+                tokio::select! {
+                    _ = shutdown.wait() => break,
+                    _ = tokio::time::sleep(ctx.settings.read_linger) => {}
+                }
+            }
             continue;
         }
         let batch = free.min(context::MAX_REDIS_BATCH);
