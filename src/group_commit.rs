@@ -127,10 +127,7 @@ mod tests {
     type Batches = Arc<Mutex<Vec<Vec<u32>>>>;
 
     /// Records each batch it is given and answers every item with itself.
-    fn recording_writer(
-        max_batch: usize,
-        linger: Duration,
-    ) -> (GroupCommit<u32, u32>, Batches) {
+    fn recording_writer(max_batch: usize, linger: Duration) -> (GroupCommit<u32, u32>, Batches) {
         let batches = Arc::new(Mutex::new(Vec::<Vec<u32>>::new()));
         let commit = GroupCommit::spawn("test writer", max_batch, linger, {
             let batches = batches.clone();
