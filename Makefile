@@ -15,7 +15,7 @@ TOOLS_STAMP := target/tools/env.sh
 # Command-line variables reach the runner through the environment.
 export EMULATORS KEEP_STATE PURGE SCHEDULE RUNS MAX_REQUESTS TIME_SCALE
 
-.PHONY: help deps tools build up down status bench test floor fresh-check hostile soak chaos
+.PHONY: help deps tools build up down status bench test floor hops fresh-check hostile soak chaos
 
 help: ## this list
 	@echo 'make TARGET [VAR=value ...]'
@@ -46,6 +46,9 @@ status: ## processes, restarts, cgroup counters
 
 floor: $(TOOLS_STAMP) ## the floor alone: nginx answering constants under its cap, for poking at by hand
 	$(STACK) up --floor
+
+hops: ## each hop's round trip at idle, against a stack that is up (make up EMULATORS=1, or make floor) [SAME_CPU=N]
+	$(PYTHON) tests/stack/hops.py $(if $(SAME_CPU),--same-cpu $(SAME_CPU))
 
 bench: $(TOOLS_STAMP) build ## the benchmark and its table [SCHEDULE=published] [RUNS=1] [MAX_REQUESTS=550] [TIME_SCALE=1]
 	$(STACK) bench

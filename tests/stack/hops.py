@@ -1,0 +1,133 @@
+"""What each hop of a POST costs on an idle machine: sequential round trips, one connection per target.
+
+Against a running stack (`make up EMULATORS=1`, or `make floor` for nginx alone), it times one request at a
+time, so nothing queues and the figures are each hop's own cost plus the wake-ups between the processes:
+- `nginx`: POST /payments on :9999 (nginx → API → Redis → API → nginx; the floor's nginx answers itself);
+- `api1`: the same POST straight to the first API's socket (API → Redis → API);
+- `redis`: PING on Redis's socket.
+`--same-cpu N` first pins this client, both APIs and Redis (every thread) to CPU N, and unpins them after:
+what the hops cost when no wake-up has to cross to another CPU.
+
+    python3 tests/stack/hops.py [--count 3000] [--same-cpu 0]
+
+Each POST is a new payment (19.90): run it against a stack whose payments you do not need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import layout  # noqa: E402
+
+
+def _read_answer(sock: socket.socket) -> bytes:
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed before an answer")
+        buf += chunk
+    head, body = buf.split(b"\r\n\r\n", 1)
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head.split(b" ", 2)[1]
+
+
+def post_once(sock: socket.socket) -> bytes:
+    body = b'{"correlationId":"%s","amount":19.90}' % str(uuid.uuid4()).encode()
+    sock.sendall(b"POST /payments HTTP/1.1\r\nHost: hops\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    return _read_answer(sock)
+
+
+def ping_once(sock: socket.socket) -> bytes:
+    sock.sendall(b"PING\r\n")
+    return sock.recv(64).strip()
+
+
+def connect(target: str) -> socket.socket:
+    if target.startswith("/"):
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(target)
+        return sock
+    sock = socket.create_connection(("127.0.0.1", int(target)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def measure(name: str, target: str, once, count: int) -> str:
+    sock = connect(target)
+    times, answers = [], set()
+    for _ in range(count):
+        start = time.perf_counter()
+        answers.add(once(sock).decode(errors="replace"))
+        times.append((time.perf_counter() - start) * 1000)
+    sock.close()
+    times.sort()
+    q = {p: times[min(count - 1, int(count * p))] for p in (0.5, 0.9, 0.99)}
+    return (f"{name:6s} n={count} p50={q[0.5]:.3f} ms p90={q[0.9]:.3f} ms p99={q[0.99]:.3f} ms "
+            f"answers={','.join(sorted(answers))}")
+
+
+def threads_of(pattern: str) -> list[int]:
+    """Every thread of every process whose command line contains `pattern`."""
+    tids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if pattern in cmdline and "hops.py" not in cmdline:
+                tids += [int(t.name) for t in (proc / "task").iterdir()]
+        except OSError:
+            continue
+    return tids
+
+
+def pin(tids: list[int], cpus: set[int]) -> None:
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:
+            pass  # a thread that ended meanwhile
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument("--same-cpu", type=int, default=None, metavar="N")
+    args = parser.parse_args(argv)
+    run_dir = layout.run_dir()
+    targets = [("nginx", "9999", post_once), ("api1", str(run_dir / "api1.sock"), post_once),
+               ("redis", str(run_dir / "redis.sock"), ping_once)]
+    pinned: list[int] = []
+    if args.same_cpu is not None:
+        pinned = threads_of("rinha api") + threads_of("redis-server")
+        pin(pinned + [0], {args.same_cpu})  # 0: this process
+        print(f"pinned this client and {len(pinned)} threads of the APIs and Redis to CPU {args.same_cpu}")
+    try:
+        for name, target, once in targets:
+            if target.startswith("/") and not Path(target).exists():
+                print(f"{name:6s} not running ({target})")
+                continue
+            print(measure(name, target, once, args.count), flush=True)
+    finally:
+        if pinned:
+            pin(pinned + [0], set(range(os.cpu_count() or 1)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
