@@ -68,7 +68,8 @@ pub struct Settings {
     pub probe_interval: Duration,
     /// How long a processor that answered 401/403/404 is left alone.
     pub misconfigured_pause: Duration,
-    /// After a read that drained the stream, how long the worker waits before reading again.
+    /// After a read that drained the stream, or once a slot frees while every task slot was taken,
+    /// how long the worker waits before reading again.
     pub read_linger: Duration,
     /// How long a payment may wait for the cheaper processor once the dearer one could take
     /// it (0: not at all); see `domain::settlement`.
