@@ -125,6 +125,7 @@ mod tests {
     }
 
     type Batches = Arc<Mutex<Vec<Vec<u32>>>>;
+    type Submitted = tokio::task::JoinHandle<Result<u32, Stopped>>;
 
     /// Records each batch it is given and answers every item with itself.
     fn recording_writer(max_batch: usize, linger: Duration) -> (GroupCommit<u32, u32>, Batches) {
@@ -149,8 +150,6 @@ mod tests {
             commit.submit(item).await
         })
     }
-
-    type Submitted = tokio::task::JoinHandle<Result<u32, Stopped>>;
 
     #[tokio::test(start_paused = true)]
     async fn items_within_the_linger_of_the_first_share_its_batch_and_later_ones_do_not() {
@@ -183,9 +182,7 @@ mod tests {
         assert_eq!(batches.concat(), vec![1, 2, 3, 4, 5]);
     }
 
-    async fn futures_answers(
-        handles: Vec<tokio::task::JoinHandle<Result<u32, Stopped>>>,
-    ) -> Vec<Result<u32, Stopped>> {
+    async fn futures_answers(handles: Vec<Submitted>) -> Vec<Result<u32, Stopped>> {
         let mut out = Vec::new();
         for h in handles {
             out.push(h.await.unwrap());
