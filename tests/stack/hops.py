@@ -25,36 +25,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import layout  # noqa: E402
+import memory  # noqa: E402
+import rawhttp  # noqa: E402
 
 
-def _read_answer(sock: socket.socket) -> bytes:
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed before an answer")
-        buf += chunk
-    head, body = buf.split(b"\r\n\r\n", 1)
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        body += sock.recv(4096)
-    return head.split(b" ", 2)[1]
-
-
-def post_once(sock: socket.socket) -> bytes:
+def post_once(sock: socket.socket) -> str:
     body = b'{"correlationId":"%s","amount":19.90}' % str(uuid.uuid4()).encode()
     sock.sendall(b"POST /payments HTTP/1.1\r\nHost: hops\r\nContent-Type: application/json\r\n"
                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-    return _read_answer(sock)
+    return rawhttp.read_answers(sock, 1, time.monotonic() + 2.0).label()
 
 
-def ping_once(sock: socket.socket) -> bytes:
-    sock.sendall(b"PING\r\n")
-    return sock.recv(64).strip()
+def ping_once(sock: socket.socket) -> str:
+    sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+    return memory.RespReader(sock).reply().decode()
 
 
 def connect(target: str) -> socket.socket:
@@ -62,9 +46,7 @@ def connect(target: str) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX)
         sock.connect(target)
         return sock
-    sock = socket.create_connection(("127.0.0.1", int(target)))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
+    return rawhttp.connect(("127.0.0.1", int(target)))
 
 
 def measure(name: str, target: str, once, count: int) -> str:
@@ -72,7 +54,7 @@ def measure(name: str, target: str, once, count: int) -> str:
     times, answers = [], set()
     for _ in range(count):
         start = time.perf_counter()
-        answers.add(once(sock).decode(errors="replace"))
+        answers.add(once(sock))
         times.append((time.perf_counter() - start) * 1000)
     sock.close()
     times.sort()

@@ -27,10 +27,10 @@ def redis_command(sock_path: str, *args: str, timeout: float = 2.0) -> bytes | l
         sock.settimeout(timeout)
         sock.connect(sock_path)
         sock.sendall(msg)
-        return _RespReader(sock).reply()
+        return RespReader(sock).reply()
 
 
-class _RespReader:
+class RespReader:
     """Reads one RESP2 reply off a socket."""
 
     def __init__(self, sock: socket.socket) -> None:
