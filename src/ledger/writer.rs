@@ -41,7 +41,7 @@ const MAX_BATCH: usize = 512;
 /// How long a booking waits for others to share its statement and commit. Calls end one by one,
 /// so without a linger a drain committed (and flushed the WAL for) one or two rows at a time.
 /// It delays a booking by far less than the audit's slack, which `audit_slack_ms` covers.
-const LINGER: Duration = Duration::from_millis(10);
+const LINGER: Duration = Duration::from_millis(40);
 
 impl BookingWriter {
     /// Starts the writer task on `ledger`.

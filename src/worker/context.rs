@@ -28,7 +28,7 @@ const ATTEMPT_LINGER: Duration = Duration::from_millis(2);
 
 /// How long an acknowledgement waits for others to share its transaction. Nothing waits for
 /// it but the task's slot; calls end one by one, so without a linger most batches held one or two.
-const ACK_LINGER: Duration = Duration::from_millis(10);
+const ACK_LINGER: Duration = Duration::from_millis(40);
 
 /// Everything the worker's tasks share.
 pub struct WorkerContext {
