@@ -7,6 +7,9 @@ time, so nothing queues and the figures are each hop's own cost plus the wake-up
 - `redis`: PING on Redis's socket.
 `--same-cpu N` first pins this client, both APIs and Redis (every thread) to CPU N, and unpins them after:
 what the hops cost when no wake-up has to cross to another CPU.
+Beside each target's latencies: every service's cgroup CPU per request over its series (µs), the CPU a
+request costs each process when nothing else runs. With emulators the worker pays the POSTs meanwhile, so
+its column (and part of Redis's and PostgreSQL's) is the payment's cost, not the request's.
 
     python3 tests/stack/hops.py [--count 3000] [--same-cpu 0]
 
@@ -24,6 +27,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import control  # noqa: E402
 import layout  # noqa: E402
 import memory  # noqa: E402
 import rawhttp  # noqa: E402
@@ -49,18 +53,29 @@ def connect(target: str) -> socket.socket:
     return rawhttp.connect(("127.0.0.1", int(target)))
 
 
-def measure(name: str, target: str, once, count: int) -> str:
+def cpu_seconds(run_dir: Path) -> dict[str, float]:
+    """Each service's cgroup CPU so far (the floor has nginx alone; no cgroups: empty). The emulators share
+    the load group with k6, which is not ours to count."""
+    return {name: row["cpu_seconds"] for name, row in control.service_stats(run_dir).items()
+            if row.get("cpu_seconds") is not None and row.get("group") != "load"}
+
+
+def measure(name: str, target: str, once, count: int, run_dir: Path) -> str:
     sock = connect(target)
     times, answers = [], set()
+    cpu_before = cpu_seconds(run_dir)
     for _ in range(count):
         start = time.perf_counter()
         answers.add(once(sock))
         times.append((time.perf_counter() - start) * 1000)
+    cpu_after = cpu_seconds(run_dir)
     sock.close()
     times.sort()
     q = {p: times[min(count - 1, int(count * p))] for p in (0.5, 0.9, 0.99)}
+    cpu = " ".join(f"{svc}={(cpu_after[svc] - cpu_before[svc]) * 1e6 / count:.0f}"
+                   for svc in cpu_after if svc in cpu_before)
     return (f"{name:6s} n={count} p50={q[0.5]:.3f} ms p90={q[0.9]:.3f} ms p99={q[0.99]:.3f} ms "
-            f"answers={','.join(sorted(answers))}")
+            f"answers={','.join(sorted(answers))}" + (f"\n       cgroup CPU µs/request: {cpu}" if cpu else ""))
 
 
 def threads_of(pattern: str) -> list[int]:
@@ -104,7 +119,7 @@ def main(argv: list[str]) -> int:
             if target.startswith("/") and not Path(target).exists():
                 print(f"{name:6s} not running ({target})")
                 continue
-            print(measure(name, target, once, args.count), flush=True)
+            print(measure(name, target, once, args.count, run_dir), flush=True)
     finally:
         if pinned:
             pin(pinned + [0], set(range(os.cpu_count() or 1)))
