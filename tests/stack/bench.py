@@ -236,6 +236,41 @@ def table(rows: list[dict], floors: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+FRONT = ("nginx", "api1", "api2")
+
+
+def cpu_per_1k(row: dict, names) -> float | None:
+    """The named services' cgroup CPU seconds over their life, per 1,000 POSTs answered 2xx."""
+    posts = row.get("extra", {}).get("posts_ok")
+    cpu = [row.get("services", {}).get(n, {}).get("cpu_seconds") for n in names]
+    if not posts or any(c is None for c in cpu):
+        return None
+    return 1000 * sum(cpu) / posts
+
+
+def bound_table(rows: list[dict], floors: list[dict], bounds: list[dict]) -> str:
+    """BOUND=1: the architecture's front door with nothing behind it (nginx → two constant nginx under the
+    API caps) beside our stack: what its overhead and CPU are when the API does no work at all."""
+    floor_be = median([metrics(f)["p99_backend (ms)"] for f in floors])
+    lines = ["", "bound: nginx → two nginx answering constants under the API caps (no Redis, no work)",
+             f"{'':<26}" + "".join(f"{r['label']:>12}" for r in bounds) + f"{'median':>12}{'stack':>12}"]
+
+    def line(name: str, values: list, stack_value) -> None:
+        lines.append(f"{name:<26}" + "".join(f"{fmt(v):>12}" for v in values)
+                     + f"{fmt(median(values)):>12}{fmt(stack_value):>12}")
+
+    bound_be = [metrics(b)["p99_backend (ms)"] for b in bounds]
+    stack_be = median([metrics(r)["p99_backend (ms)"] for r in rows])
+    line("p99_backend (ms)", bound_be, stack_be)
+    line("overhead over floor (ms)",
+         [None if v is None or floor_be is None else v - floor_be for v in bound_be],
+         None if stack_be is None or floor_be is None else stack_be - floor_be)
+    line("nginx+APIs CPU s / 1k", [cpu_per_1k(b, FRONT) for b in bounds], median([cpu_per_1k(r, FRONT) for r in rows]))
+    all_ours = [n for n in (rows[0].get("services", {}) if rows else {}) if not n.startswith("load")]
+    line("all services CPU s / 1k", [cpu_per_1k(b, FRONT) for b in bounds], median([cpu_per_1k(r, all_ours) for r in rows]))
+    return "\n".join(lines) + "\n"
+
+
 def machine() -> str:
     """One line about where this ran: the table means little without it."""
     try:
@@ -263,10 +298,14 @@ def main() -> int:
         latest.unlink()
     latest.symlink_to(stamp)
     print(f"[bench] {runs} run(s) of schedule {sched_name} + floor → {root}", flush=True)
-    rows, floors, failed = [], [], []
+    rows, floors, bounds, failed = [], [], [], []
+    with_bound = os.environ.get("BOUND") == "1"
     t0 = time.monotonic()
     for i in range(1, runs + 1):
-        for mode, label, bucket in (("stack", f"run-{i}", rows), ("floor", f"floor-{i}", floors)):
+        modes = [("stack", f"run-{i}", rows), ("floor", f"floor-{i}", floors)]
+        if with_bound:
+            modes.append(("bound", f"bound-{i}", bounds))
+        for mode, label, bucket in modes:
             try:
                 row = one_run(root / label, label, mode, fees)
             except control.UpError as exc:
@@ -277,6 +316,8 @@ def main() -> int:
             bucket.append(row)
             print(f"[bench] {label} finished (+{time.monotonic() - t0:.0f} s total)", flush=True)
     text = f"rinha-rs bench {stamp} · schedule {sched_name} · {machine()}\n\n" + table(rows, floors)
+    if bounds:
+        text += bound_table(rows, floors, bounds)
     time_scale = float(os.environ.get("TIME_SCALE") or 1)
     stages = [st | {"at_s": st["at_s"] * time_scale} for st in k6run.schedule(sched_name)["stages"]]
     for i in range(1, runs + 1):

@@ -184,6 +184,9 @@ def up(emulators: bool = False, purge: bool = False, keep_state: bool = False, m
         for port in (8001, 8002):
             if probe.port_busy(port):
                 raise UpError(f"EMULATORS=1 but port {port} is busy")
+    links = os.environ.get("LINKS") or "unix"
+    if links not in services.LINKS:
+        raise UpError(f"LINKS={links}: expected one of {', '.join(services.LINKS)}")
     found = tools(emulators, mode)
     caps = caps_mod.load()
     user = layout.service_user()
@@ -197,8 +200,11 @@ def up(emulators: bool = False, purge: bool = False, keep_state: bool = False, m
         service_env=services.caller_service_env(dict(os.environ), fees if emulators else None), fees=fees,
         redis_maxmemory_mib=int(caps["redis"].extra.get("maxmemory_mib", caps["redis"].memory_mib * 3 // 4)),
         delegated=delegated, purge_token=os.environ.get("RINHA_PURGE_TOKEN") or secrets.token_hex(16),
-        workers=workers,
+        workers=workers, links=links,
     )
+    busy = [port for port in services.tcp_ports(opts) if probe.port_busy(port)]
+    if busy:
+        raise UpError(f"LINKS={links} but port(s) {', '.join(map(str, busy))} are busy")
     opts.save()
     services.render_nginx(opts)
     layout.TARGET.mkdir(exist_ok=True)

@@ -3,7 +3,7 @@
 Against a running stack (`make up EMULATORS=1`, or `make floor` for nginx alone), it times one request at a
 time, so nothing queues and the figures are each hop's own cost plus the wake-ups between the processes:
 - `nginx`: POST /payments on :9999 (nginx → API → Redis → API → nginx; the floor's nginx answers itself);
-- `api1`: the same POST straight to the first API's socket (API → Redis → API);
+- `api1`: the same POST straight to the first API (its socket or port) (API → Redis → API);
 - `redis`: PING on Redis's socket.
 `--same-cpu N` first pins this client, both APIs and Redis (every thread) to CPU N, and unpins them after:
 what the hops cost when no wake-up has to cross to another CPU.
@@ -31,6 +31,7 @@ import control  # noqa: E402
 import layout  # noqa: E402
 import memory  # noqa: E402
 import rawhttp  # noqa: E402
+import services  # noqa: E402
 
 
 def post_once(sock: socket.socket) -> str:
@@ -107,8 +108,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--same-cpu", type=int, default=None, metavar="N")
     args = parser.parse_args(argv)
     run_dir = layout.run_dir()
-    targets = [("nginx", "9999", post_once), ("api1", str(run_dir / "api1.sock"), post_once),
-               ("redis", str(run_dir / "redis.sock"), ping_once)]
+    targets = [("nginx", "9999", post_once)]
+    opts = services.Options.load(run_dir) if (run_dir / "stack.json").exists() else None
+    if opts is None or opts.mode != "stack":
+        print("api1   not running; redis  not running (not the stack)")
+    else:
+        api1 = services.api_address(opts, "api1").removeprefix("unix:").removeprefix("127.0.0.1:")
+        targets += [("api1", api1, post_once), ("redis", str(run_dir / "redis.sock"), ping_once)]
     pinned: list[int] = []
     if args.same_cpu is not None:
         pinned = threads_of("rinha api") + threads_of("redis-server")

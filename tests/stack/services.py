@@ -58,7 +58,7 @@ class Options:
     """Everything `up` decided; saved as stack.json in the run dir."""
 
     run_dir: str
-    mode: str  # "stack" (the product) or "floor" (nginx alone answering constants)
+    mode: str  # "stack" (the product), "floor" (nginx alone answering constants) or "bound" (nginx → two constant nginx)
     emulators: bool
     purge: bool
     keep_state: bool
@@ -70,6 +70,7 @@ class Options:
     delegated: bool = False
     purge_token: str = ""  # sent by k6 as X-Purge-Token; RINHA_PURGE_TOKEN overrides it
     workers: int = 1  # worker processes; the extra ones (worker2, ...) share the worker's cgroup and cap
+    links: str = "unix"  # how nginx reaches the APIs and rinha reaches Redis: one of LINKS
 
     def save(self) -> None:
         Path(self.run_dir, "stack.json").write_text(json.dumps(self.__dict__, indent=2) + "\n")
@@ -102,13 +103,34 @@ def base_env() -> dict:
             "TZ": "UTC", "HOME": "/nonexistent", "NO_COLOR": "1"}
 
 
+# nginx → APIs and rinha → Redis: loopback TCP, as the judges' compose file wires them (over its bridge
+# network), or unix sockets in the run dir, as the NixOS module does. Redis keeps its unix socket either
+# way, for the runner's own tools. PostgreSQL stays on its socket: the worker's batches are few.
+LINKS = ("tcp", "unix")
+API_NAMES = ("api1", "api2")
+API_PORTS = {"api1": 9981, "api2": 9982}
+REDIS_PORT = 9983
+
+
+def api_address(opts: Options, name: str) -> str:
+    """Where `name` listens: `127.0.0.1:port` or `unix:/path` (RINHA_LISTEN's and probe's forms)."""
+    return f"127.0.0.1:{API_PORTS[name]}" if opts.links == "tcp" else f"unix:{opts.run_dir}/{name}.sock"
+
+
+def tcp_ports(opts: Options) -> list[int]:
+    """The loopback ports this stack binds besides 9999 (none with unix links or on the floor)."""
+    if opts.links != "tcp" or opts.mode == "floor":
+        return []
+    return list(API_PORTS.values()) + ([REDIS_PORT] if opts.mode == "stack" else [])
+
+
 def rinha_env(opts: Options) -> dict:
     """The environment every `rinha` role shares: the caller's config plus sockets in the run dir."""
     rd = opts.run_dir
     env = base_env()
     env.update(opts.service_env)
     env.update({
-        "RINHA_REDIS_URL": f"redis+unix://{rd}/redis.sock",
+        "RINHA_REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}" if opts.links == "tcp" else f"redis+unix://{rd}/redis.sock",
         "RINHA_POSTGRES_URL": f"host={rd} user={PG_ROLE} dbname={PG_DB}",
     })
     if opts.purge:
@@ -135,8 +157,9 @@ def postgres_argv(opts: Options) -> list[str]:
 
 def redis_argv(opts: Options) -> list[str]:
     """redis-server with the deployed settings (nix/settings.json: AOF fsynced every second, no eviction),
-    maxmemory from the caps, a unix socket in the run dir."""
-    argv = [opts.tools["redis"], "--port", "0", "--unixsocket", f"{opts.run_dir}/redis.sock",
+    maxmemory from the caps, a unix socket in the run dir (and the loopback port with TCP links)."""
+    port = REDIS_PORT if opts.links == "tcp" else 0
+    argv = [opts.tools["redis"], "--port", str(port), "--bind", "127.0.0.1", "--unixsocket", f"{opts.run_dir}/redis.sock",
             "--unixsocketperm", "700", "--dir", f"{opts.run_dir}/redis"]
     for key, value in {**settings()["redis"], "maxmemory": f"{opts.redis_maxmemory_mib}mb"}.items():
         argv += [f"--{key}", str(value)]
@@ -148,12 +171,20 @@ def nginx_conf_name(opts: Options) -> str:
 
 
 def render_nginx(opts: Options) -> Path:
-    """Fill the template for this run dir and user; nginx has no env expansion, so the runner does it."""
+    """Fill the template for this run dir and user; nginx has no env expansion, so the runner does it.
+    The bound also gets one constant-answering nginx per API socket (`<name>.conf`)."""
     template = (NGINX_DIR / f"{nginx_conf_name(opts)}.template").read_text()
     user_line = f"user {opts.user['name']};" if os.geteuid() == 0 else "# not root: workers run as the caller"
     text = template.replace("@RUN_DIR@", opts.run_dir).replace("@USER_DIRECTIVE@", user_line)
+    for name in API_NAMES:  # the template names the sockets; nix/nginx.nix substitutes them the same way
+        text = text.replace(f"server unix:{opts.run_dir}/{name}.sock", f"server {api_address(opts, name)}")
     out = Path(opts.run_dir, "nginx.conf")
     out.write_text(text)
+    if opts.mode == "bound":
+        stand_in = (NGINX_DIR / "bound-api.conf.template").read_text().replace("@RUN_DIR@", opts.run_dir)
+        for name in API_NAMES:
+            Path(opts.run_dir, f"{name}.conf").write_text(stand_in.replace("@NAME@", name)
+                                                          .replace("@LISTEN@", api_address(opts, name)))
     return out
 
 
@@ -186,6 +217,13 @@ def phases(opts: Options) -> list[list[Service]]:
     if opts.mode == "floor":
         out.append([nginx])
         return out
+    if opts.mode == "bound":
+        out.append([Service(name=name, group=name, cap=name, env=base_env(), sockets=[f"{rd}/{name}.sock"],
+                            argv=[opts.tools["nginx"], "-p", f"{rd}/", "-e", "stderr", "-c", f"{rd}/{name}.conf"],
+                            ready=lambda a=api_address(opts, name): probe.http_ok(a, "/healthz"))
+                    for name in API_NAMES])
+        out.append([nginx])
+        return out
     rinha = opts.tools["rinha"]
     env = rinha_env(opts)
     out.append([Service(name="postgres", group="postgres", cap="postgres", argv=postgres_argv(opts),
@@ -206,11 +244,12 @@ def phases(opts: Options) -> list[list[Service]]:
                                ready=lambda s=sock: probe.http_ok(f"unix:{s}", "/healthz")))
     out.append(workers)
     apis = []
-    for name in ("api1", "api2"):
+    for name in API_NAMES:
         sock = f"{rd}/{name}.sock"
+        address = api_address(opts, name)
         apis.append(Service(name=name, group=name, cap=name, argv=[rinha, "api"],
-                            env=env | {"RINHA_LISTEN": f"unix:{sock}"}, sockets=[sock],
-                            ready=lambda s=sock: probe.http_ok(f"unix:{s}", "/healthz")))
+                            env=env | {"RINHA_LISTEN": address}, sockets=[sock],
+                            ready=lambda a=address: probe.http_ok(a, "/healthz")))
     out.append(apis)
     out.append([nginx])
     return out

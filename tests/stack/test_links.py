@@ -1,0 +1,73 @@
+"""How the runner wires nginx → APIs and rinha → Redis (LINKS), and the bound's stand-ins, rendered into a
+temp run dir: no service is started."""
+
+import re
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import services  # noqa: E402
+
+
+def options(run_dir: str, mode: str, links: str) -> services.Options:
+    return services.Options(run_dir=run_dir, mode=mode, emulators=False, purge=False, keep_state=False,
+                            user={"name": "nobody", "uid": 65534, "gid": 65534},
+                            tools={"nginx": "nginx", "redis": "redis-server", "rinha": "rinha", "pg_bindir": "/pg",
+                                   "processor": "pp"},
+                            service_env={}, redis_maxmemory_mib=45, links=links)
+
+
+def upstream_servers(conf: str) -> list[str]:
+    return re.findall(r"^\s*server (\S+) max_fails", conf, re.M)
+
+
+class Links(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.rd = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_tcp_wires_every_hop_over_loopback(self):
+        opts = options(self.rd, "stack", "tcp")
+        conf = services.render_nginx(opts).read_text()
+        self.assertEqual(upstream_servers(conf), ["127.0.0.1:9981", "127.0.0.1:9982"])
+        self.assertEqual(services.rinha_env(opts)["RINHA_REDIS_URL"], "redis://127.0.0.1:9983")
+        argv = services.redis_argv(opts)
+        self.assertEqual(argv[argv.index("--port") + 1], "9983")
+        self.assertEqual(argv[argv.index("--bind") + 1], "127.0.0.1")
+        apis = {s.name: s.env["RINHA_LISTEN"] for s in services.all_services(opts) if s.name.startswith("api")}
+        self.assertEqual(apis, {"api1": "127.0.0.1:9981", "api2": "127.0.0.1:9982"})
+        self.assertEqual(sorted(services.tcp_ports(opts)), [9981, 9982, 9983])
+
+    def test_unix_wires_sockets_in_the_run_dir(self):
+        opts = options(self.rd, "stack", "unix")
+        conf = services.render_nginx(opts).read_text()
+        self.assertEqual(upstream_servers(conf), [f"unix:{self.rd}/api1.sock", f"unix:{self.rd}/api2.sock"])
+        self.assertEqual(services.rinha_env(opts)["RINHA_REDIS_URL"], f"redis+unix://{self.rd}/redis.sock")
+        argv = services.redis_argv(opts)
+        self.assertEqual(argv[argv.index("--port") + 1], "0")
+        self.assertEqual(services.tcp_ports(opts), [])
+
+    def test_the_bound_stands_in_on_the_apis_addresses(self):
+        for links in services.LINKS:
+            opts = options(self.rd, "bound", links)
+            conf = services.render_nginx(opts).read_text()
+            names = [s.name for s in services.all_services(opts)]
+            self.assertEqual(names, ["api1", "api2", "nginx"], links)
+            for name in services.API_NAMES:
+                stand_in = Path(self.rd, f"{name}.conf").read_text()
+                address = services.api_address(opts, name)
+                self.assertIn(f"listen {address} ", stand_in)
+                self.assertIn(f"server {address} ", conf)
+                self.assertIsNone(re.search(r"@[A-Z_]+@", stand_in), stand_in)
+
+    def test_the_floor_binds_no_port_but_9999(self):
+        self.assertEqual(services.tcp_ports(options(self.rd, "floor", "tcp")), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
