@@ -184,7 +184,7 @@ def up(emulators: bool = False, purge: bool = False, keep_state: bool = False, m
         for port in (8001, 8002):
             if probe.port_busy(port):
                 raise UpError(f"EMULATORS=1 but port {port} is busy")
-    links = os.environ.get("LINKS") or "unix"
+    links = os.environ.get("LINKS") or services.DEFAULT_LINKS
     if links not in services.LINKS:
         raise UpError(f"LINKS={links}: expected one of {', '.join(services.LINKS)}")
     found = tools(emulators, mode)

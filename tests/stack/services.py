@@ -107,6 +107,7 @@ def base_env() -> dict:
 # network), or unix sockets in the run dir, as the NixOS module does. Redis keeps its unix socket either
 # way, for the runner's own tools. PostgreSQL stays on its socket: the worker's batches are few.
 LINKS = ("tcp", "unix")
+DEFAULT_LINKS = "unix"
 API_NAMES = ("api1", "api2")
 API_PORTS = {"api1": 9981, "api2": 9982}
 REDIS_PORT = 9983

@@ -8,6 +8,7 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import layout  # noqa: E402
 import services  # noqa: E402
 
 
@@ -64,6 +65,15 @@ class Links(unittest.TestCase):
                 self.assertIn(f"listen {address} ", stand_in)
                 self.assertIn(f"server {address} ", conf)
                 self.assertIsNone(re.search(r"@[A-Z_]+@", stand_in), stand_in)
+
+    def test_the_default_wires_like_the_judges_compose_file(self):
+        # What the bench measures should be what the judges run: compose joins every hop over TCP.
+        compose = (layout.REPO / "docker-compose.yml").read_text()
+        redis_urls = set(re.findall(r'RINHA_REDIS_URL: "([a-z+]+)://', compose))
+        listens = set(re.findall(r'RINHA_LISTEN: "([^"]+)"', compose))
+        self.assertEqual(redis_urls, {"redis"}, "compose reaches Redis over TCP")
+        self.assertTrue(listens and not any(x.startswith("unix:") for x in listens), listens)
+        self.assertEqual(services.DEFAULT_LINKS, "tcp")
 
     def test_the_floor_binds_no_port_but_9999(self):
         self.assertEqual(services.tcp_ports(options(self.rd, "floor", "tcp")), [])
