@@ -70,7 +70,7 @@ class Options:
     delegated: bool = False
     purge_token: str = ""  # sent by k6 as X-Purge-Token; RINHA_PURGE_TOKEN overrides it
     workers: int = 1  # worker processes; the extra ones (worker2, ...) share the worker's cgroup and cap
-    links: str = "unix"  # how nginx reaches the APIs and rinha reaches Redis: one of LINKS
+    links: str = "unix"  # how nginx reaches the APIs and rinha reaches Redis: one of LINKS (unix: older runs)
 
     def save(self) -> None:
         Path(self.run_dir, "stack.json").write_text(json.dumps(self.__dict__, indent=2) + "\n")
@@ -106,8 +106,10 @@ def base_env() -> dict:
 # nginx → APIs and rinha → Redis: loopback TCP, as the judges' compose file wires them (over its bridge
 # network), or unix sockets in the run dir, as the NixOS module does. Redis keeps its unix socket either
 # way, for the runner's own tools. PostgreSQL stays on its socket: the worker's batches are few.
+# TCP by default: the bench should measure what the judges run, and a unix socket also wakes its writer
+# (EPOLLOUT) each time the reader drains it, one more wake-up per hop for nginx and the APIs (README).
 LINKS = ("tcp", "unix")
-DEFAULT_LINKS = "unix"
+DEFAULT_LINKS = "tcp"
 API_NAMES = ("api1", "api2")
 API_PORTS = {"api1": 9981, "api2": 9982}
 REDIS_PORT = 9983
