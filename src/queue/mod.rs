@@ -21,7 +21,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::Value;
+use redis::{IntoConnectionInfo, Value};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use admin::QueueDepth;
@@ -45,10 +45,15 @@ pub struct Queue {
     malformed: Arc<AtomicU64>,
 }
 
+/// How every handle reaches Redis at `url`.
+fn connection_info(url: &str) -> Result<redis::ConnectionInfo, QueueError> {
+    Ok(url.into_connection_info()?)
+}
+
 impl Queue {
     /// Connects (retrying in the background once connected) and makes sure the group exists.
     pub async fn connect(url: &str, response_timeout: Duration) -> Result<Self, QueueError> {
-        let client = redis::Client::open(url)?;
+        let client = redis::Client::open(connection_info(url)?)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(response_timeout))
             .set_connection_timeout(Some(response_timeout))
