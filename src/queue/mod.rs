@@ -104,3 +104,16 @@ impl Queue {
         }
     }
 }
+
+#[cfg(test)]
+mod connection_tests {
+    use super::connection_info;
+
+    #[test]
+    fn tcp_connections_send_each_command_at_once() {
+        // With Nagle's algorithm a command written while an earlier one on the same multiplexed
+        // connection is unacknowledged waits for that acknowledgement; compose reaches Redis over TCP.
+        let info = connection_info("redis://127.0.0.1:6379").unwrap();
+        assert!(info.tcp_settings().nodelay());
+    }
+}
