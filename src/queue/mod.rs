@@ -21,8 +21,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::{IntoConnectionInfo, Value};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, Value};
 
 pub use admin::QueueDepth;
 pub use attempts::AttemptWrite;
@@ -45,9 +45,13 @@ pub struct Queue {
     malformed: Arc<AtomicU64>,
 }
 
-/// How every handle reaches Redis at `url`.
+/// How every handle reaches Redis at `url`: over TCP without Nagle's algorithm, so that a
+/// command written while another is on its way is not held for an acknowledgement (the
+/// multiplexed connections interleave concurrent requests).
 fn connection_info(url: &str) -> Result<redis::ConnectionInfo, QueueError> {
-    Ok(url.into_connection_info()?)
+    let info = url.into_connection_info()?;
+    let tcp = info.tcp_settings().clone().set_nodelay(true);
+    Ok(info.set_tcp_settings(tcp))
 }
 
 impl Queue {
