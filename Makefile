@@ -47,8 +47,8 @@ status: ## processes, restarts, cgroup counters
 floor: $(TOOLS_STAMP) ## the floor alone: nginx answering constants under its cap, for poking at by hand
 	$(STACK) up --floor
 
-hops: ## each hop's round trip and each service's CPU per request at idle, against a stack that is up (make up EMULATORS=1, or make floor) [SAME_CPU=N]
-	$(PYTHON) tests/stack/hops.py $(if $(SAME_CPU),--same-cpu $(SAME_CPU))
+hops: ## each hop's round trip and each service's CPU per request at idle, against a stack that is up (make up EMULATORS=1, or make floor) [SAME_CPU=N]; RATE=N [SECONDS=40]: CPU per payment at a constant rate instead
+	$(PYTHON) tests/stack/hops.py $(if $(SAME_CPU),--same-cpu $(SAME_CPU)) $(if $(RATE),--rate $(RATE) --seconds $(or $(SECONDS),40))
 
 bench: $(TOOLS_STAMP) build ## the benchmark and its table [SCHEDULE=published] [RUNS=1] [MAX_REQUESTS=550] [TIME_SCALE=1] [BOUND=1]
 	$(STACK) bench

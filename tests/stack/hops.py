@@ -5,6 +5,9 @@ time, so nothing queues and the figures are each hop's own cost plus the wake-up
 - `nginx`: POST /payments on :9999 (nginx → API → Redis → API → nginx; the floor's nginx answers itself);
 - `api1`: the same POST straight to the first API (its socket or port) (API → Redis → API);
 - `redis`: PING on Redis's socket.
+`--rate N [--seconds S]` instead sends POSTs at N per second for S seconds (k6/soak.js, constant arrival
+rate) and prints each service's cgroup CPU per payment over the middle of the run (the first and last 5 s
+left out): what a payment costs when payments overlap, and how batching changes it with the rate.
 `--same-cpu N` first pins this client, both APIs and Redis (every thread) to CPU N, and unpins them after:
 what the hops cost when no wake-up has to cross to another CPU.
 Beside each target's latencies: every service's cgroup CPU per request over its series (µs), the CPU a
@@ -12,6 +15,7 @@ request costs each process when nothing else runs. With emulators the worker pay
 its column (and part of Redis's and PostgreSQL's) is the payment's cost, not the request's.
 
     python3 tests/stack/hops.py [--count 3000] [--same-cpu 0]
+    python3 tests/stack/hops.py --rate 400 [--seconds 40]
 
 Each POST is a new payment (19.90): run it against a stack whose payments you do not need.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -44,6 +49,9 @@ def post_once(sock: socket.socket) -> str:
 def ping_once(sock: socket.socket) -> str:
     sock.sendall(b"*1\r\n$4\r\nPING\r\n")
     return memory.RespReader(sock).reply().decode()
+
+
+EDGE_S = 5  # --rate: left out at each end (k6 starting its VUs, the last requests draining)
 
 
 def connect(target: str) -> socket.socket:
@@ -79,6 +87,27 @@ def measure(name: str, target: str, once, count: int, run_dir: Path) -> str:
             f"answers={','.join(sorted(answers))}" + (f"\n       cgroup CPU µs/request: {cpu}" if cpu else ""))
 
 
+def under_rate(rate: int, seconds: int, run_dir: Path) -> str:
+    """k6/soak.js at `rate`/s; cgroup CPU per payment over the run without its first and last EDGE_S."""
+    k6 = layout.k6_bin()
+    if not k6:
+        return "k6 not installed (make tools)"
+    env = dict(os.environ, RATE=str(rate), DURATION=str(seconds), RESULT_DIR=str(layout.TARGET),
+               BACKEND_URL="http://127.0.0.1:9999", K6_NO_USAGE_REPORT="true")
+    proc = subprocess.Popen([k6, "run", "--quiet", "--no-color", "soak.js"], env=env, cwd=layout.REPO / "k6",
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(EDGE_S)
+    before, t0 = cpu_seconds(run_dir), time.monotonic()
+    time.sleep(seconds - 2 * EDGE_S)
+    after, elapsed = cpu_seconds(run_dir), time.monotonic() - t0
+    output = proc.communicate()[0]
+    verdict = next((ln for ln in output.splitlines() if ln.startswith("SOAK ")), "k6 printed no SOAK line")
+    payments = rate * elapsed
+    per = {svc: (after[svc] - before[svc]) * 1e6 / payments for svc in after if svc in before}
+    return (f"rate={rate}/s over {elapsed:.0f} s: cgroup CPU µs/payment "
+            + " ".join(f"{svc}={v:.0f}" for svc, v in per.items()) + f" sum={sum(per.values()):.0f}\n       {verdict}")
+
+
 def threads_of(pattern: str) -> list[int]:
     """Every thread of every process whose command line contains `pattern`."""
     tids = []
@@ -106,8 +135,15 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--same-cpu", type=int, default=None, metavar="N")
+    parser.add_argument("--rate", type=int, default=None, metavar="N")
+    parser.add_argument("--seconds", type=int, default=40)
     args = parser.parse_args(argv)
     run_dir = layout.run_dir()
+    if args.rate is not None:
+        if args.seconds <= 2 * EDGE_S:
+            parser.error(f"--seconds must be over {2 * EDGE_S}")
+        print(under_rate(args.rate, args.seconds, run_dir), flush=True)
+        return 0
     targets = [("nginx", "9999", post_once)]
     opts = services.Options.load(run_dir) if (run_dir / "stack.json").exists() else None
     if opts is None or opts.mode != "stack":
