@@ -35,7 +35,7 @@ tools: $(TOOLS_STAMP) ## install what is missing, once (what .ci/run does first)
 build: ## cargo build --release --bins
 	$(CARGO) build --release --bins
 
-up: $(TOOLS_STAMP) build ## start the capped, supervised stack on :9999 [EMULATORS=1] [KEEP_STATE=1] [PURGE=1]
+up: $(TOOLS_STAMP) build ## start the capped, supervised stack on :9999 [EMULATORS=1] [KEEP_STATE=1] [PURGE=1] [BOUND=1: the bench's bound instead] [LINKS=unix]
 	$(STACK) up
 
 down: ## stop it (idempotent)

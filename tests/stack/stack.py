@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The native stack runner behind `make up|down|status|bench|test` (Python 3 standard library only).
 
-    stack.py up [--emulators] [--purge] [--keep-state] [--floor]
+    stack.py up [--emulators] [--purge] [--keep-state] [--floor | --bound]   # LINKS=tcp|unix from the environment
     stack.py down | status
-    stack.py bench            # SCHEDULE, RUNS, MAX_REQUESTS, TIME_SCALE from the environment
+    stack.py bench            # SCHEDULE, RUNS, MAX_REQUESTS, TIME_SCALE, BOUND, LINKS from the environment
     stack.py e2e              # the end-to-end part of `make test`
     stack.py hostile [--running] [--only TEXT] [--skip TEXT]   # hostile requests, then valid POSTs
     stack.py soak             # RATE, DURATION from the environment: constant-rate POSTs, counts, memory
@@ -45,6 +45,8 @@ def main(argv: list[str]) -> int:
     p_up.add_argument("--purge", action="store_true", default=env_flag("PURGE"))
     p_up.add_argument("--keep-state", action="store_true", default=env_flag("KEEP_STATE"))
     p_up.add_argument("--floor", action="store_true", help="nginx alone answering constants (the bench floor)")
+    p_up.add_argument("--bound", action="store_true", default=env_flag("BOUND"),
+                      help="nginx in front of two nginx answering constants on the APIs' addresses (the bench bound)")
     sub.add_parser("down", help="stop everything `up` started; idempotent")
     sub.add_parser("status", help="processes, readiness, restarts and cgroup counters")
     sub.add_parser("bench", help="the benchmark: our stack, then the floor; prints the table")
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
 
                 fees = k6run.schedule(os.environ["SCHEDULE"])["fees"]
             control.up(emulators=args.emulators, purge=args.purge, keep_state=args.keep_state,
-                       mode="floor" if args.floor else "stack", fees=fees)
+                       mode="floor" if args.floor else "bound" if args.bound else "stack", fees=fees)
             return 0
         if args.cmd == "down":
             control.down()
