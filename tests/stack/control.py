@@ -97,7 +97,9 @@ def tools(emulators: bool, mode: str) -> dict:
 def prepare_run_dir(run_dir: Path, user: layout.RunAs, keep_state: bool) -> None:
     """Logs are per run; PostgreSQL and Redis data are fresh unless KEEP_STATE=1."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("logs", "nginx", "state.json", "stack.json", "nginx.conf"):
+    # The bound's stand-ins leave their configs and nginx temp dirs (api1.conf, api1-client_body, ...).
+    stand_ins = [p.name for n in services.API_NAMES for p in run_dir.glob(f"{n}[.-]*") if not p.name.endswith(".sock")]
+    for name in ("logs", "nginx", "state.json", "stack.json", "nginx.conf", *stand_ins):
         path = run_dir / name
         if path.is_dir():
             shutil.rmtree(path)
