@@ -27,6 +27,11 @@ RUN_DIR_FILE = TARGET / "run-dir"
 DEFAULT_RUN_DIR = Path("/var/tmp/rinha-run")
 
 
+def env_flag(name: str) -> bool:
+    """A yes/no setting from the environment (EMULATORS=1, BOUND=true, ...)."""
+    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
 def run_dir() -> Path:
     """The run dir a new `up` uses: RINHA_RUN_DIR if set, else the default."""
     return Path(os.environ.get("RINHA_RUN_DIR") or DEFAULT_RUN_DIR)

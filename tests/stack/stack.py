@@ -33,19 +33,15 @@ import layout  # noqa: E402
 STARTS_STACK = ("up", "bench", "e2e", "hostile", "soak")
 
 
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="stack.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="start the capped, supervised stack; 0 once ready")
-    p_up.add_argument("--emulators", action="store_true", default=env_flag("EMULATORS"))
-    p_up.add_argument("--purge", action="store_true", default=env_flag("PURGE"))
-    p_up.add_argument("--keep-state", action="store_true", default=env_flag("KEEP_STATE"))
+    p_up.add_argument("--emulators", action="store_true", default=layout.env_flag("EMULATORS"))
+    p_up.add_argument("--purge", action="store_true", default=layout.env_flag("PURGE"))
+    p_up.add_argument("--keep-state", action="store_true", default=layout.env_flag("KEEP_STATE"))
     p_up.add_argument("--floor", action="store_true", help="nginx alone answering constants (the bench floor)")
-    p_up.add_argument("--bound", action="store_true", default=env_flag("BOUND"),
+    p_up.add_argument("--bound", action="store_true", default=layout.env_flag("BOUND"),
                       help="nginx in front of two nginx answering constants on the APIs' addresses (the bench bound)")
     sub.add_parser("down", help="stop everything `up` started; idempotent")
     sub.add_parser("status", help="processes, readiness, restarts and cgroup counters")
