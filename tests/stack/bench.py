@@ -300,7 +300,7 @@ def main() -> int:
     latest.symlink_to(stamp)
     print(f"[bench] {runs} run(s) of schedule {sched_name} + floor → {root}", flush=True)
     rows, floors, bounds, failed = [], [], [], []
-    with_bound = os.environ.get("BOUND") == "1"
+    with_bound = layout.env_flag("BOUND")
     t0 = time.monotonic()
     for i in range(1, runs + 1):
         modes = [("stack", f"run-{i}", rows), ("floor", f"floor-{i}", floors)]

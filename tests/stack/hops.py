@@ -25,8 +25,8 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -37,6 +37,7 @@ import layout  # noqa: E402
 import memory  # noqa: E402
 import rawhttp  # noqa: E402
 import services  # noqa: E402
+import soak  # noqa: E402
 
 
 def post_once(sock: socket.socket) -> str:
@@ -88,24 +89,25 @@ def measure(name: str, target: str, once, count: int, run_dir: Path) -> str:
 
 
 def under_rate(rate: int, seconds: int, run_dir: Path) -> str:
-    """k6/soak.js at `rate`/s; cgroup CPU per payment over the run without its first and last EDGE_S."""
-    k6 = layout.k6_bin()
-    if not k6:
-        return "k6 not installed (make tools)"
-    env = dict(os.environ, RATE=str(rate), DURATION=str(seconds), RESULT_DIR=str(layout.TARGET),
-               BACKEND_URL="http://127.0.0.1:9999", K6_NO_USAGE_REPORT="true")
-    proc = subprocess.Popen([k6, "run", "--quiet", "--no-color", "soak.js"], env=env, cwd=layout.REPO / "k6",
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    """The soak's k6 run (soak.run_k6: k6/soak.js in the load group) at `rate`/s; cgroup CPU per payment
+    over the run without its first and last EDGE_S."""
+    out = layout.TARGET / "hops" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out.mkdir(parents=True)
+    load = (control.read_state(run_dir) or {}).get("cgroup", {}).get("groups", {}).get("load", [])
+    result: list = []
+    k6 = threading.Thread(target=lambda: result.append(soak.run_k6(out, rate, seconds, load)))
+    k6.start()
     time.sleep(EDGE_S)
     before, t0 = cpu_seconds(run_dir), time.monotonic()
     time.sleep(seconds - 2 * EDGE_S)
     after, elapsed = cpu_seconds(run_dir), time.monotonic() - t0
-    output = proc.communicate()[0]
-    verdict = next((ln for ln in output.splitlines() if ln.startswith("SOAK ")), "k6 printed no SOAK line")
+    k6.join()
+    rc, counts = result[0] if result else (None, None)
     payments = rate * elapsed
     per = {svc: (after[svc] - before[svc]) * 1e6 / payments for svc in after if svc in before}
     return (f"rate={rate}/s over {elapsed:.0f} s: cgroup CPU µs/payment "
-            + " ".join(f"{svc}={v:.0f}" for svc, v in per.items()) + f" sum={sum(per.values()):.0f}\n       {verdict}")
+            + " ".join(f"{svc}={v:.0f}" for svc, v in per.items()) + f" sum={sum(per.values()):.0f}"
+            + f"\n       k6 exit {rc}: {counts} ({out})")
 
 
 def threads_of(pattern: str) -> list[int]:
