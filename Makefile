@@ -13,7 +13,7 @@ STACK := $(PYTHON) tests/stack/stack.py
 TOOLS_STAMP := target/tools/env.sh
 
 # Command-line variables reach the runner through the environment.
-export EMULATORS KEEP_STATE PURGE SCHEDULE RUNS MAX_REQUESTS TIME_SCALE BOUND LINKS
+export EMULATORS KEEP_STATE PURGE SCHEDULE RUNS MAX_REQUESTS TIME_SCALE BOUND LINKS WIRE
 
 .PHONY: help deps tools build up down status bench test floor hops fresh-check hostile soak chaos
 
@@ -21,7 +21,7 @@ help: ## this list
 	@echo 'make TARGET [VAR=value ...]'
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-deps: ## (re)install redis, nginx, node, k6, PostgreSQL 17, shellcheck, the pinned Rust toolchain name
+deps: ## (re)install redis, nginx, node, k6, PostgreSQL 17, shellcheck, tcpdump, the pinned Rust toolchain name
 	bash tests/tools/install-deps.sh
 
 # On a fresh machine the first `up`, `bench` or `test` installs the tools once; afterwards they do not
@@ -50,7 +50,7 @@ floor: $(TOOLS_STAMP) ## the floor alone: nginx answering constants under its ca
 hops: ## each hop's round trip and each service's CPU per request at idle, against a stack that is up (make up EMULATORS=1, or make floor) [SAME_CPU=N]; RATE=N [SECONDS=40]: CPU per payment at a constant rate instead
 	$(PYTHON) tests/stack/hops.py $(if $(SAME_CPU),--same-cpu $(SAME_CPU)) $(if $(RATE),--rate $(RATE) --seconds $(or $(SECONDS),40))
 
-bench: $(TOOLS_STAMP) build ## the benchmark and its table [SCHEDULE=published] [RUNS=1] [MAX_REQUESTS=550] [TIME_SCALE=1] [BOUND=1]
+bench: $(TOOLS_STAMP) build ## the benchmark and its table [SCHEDULE=published] [RUNS=1] [MAX_REQUESTS=550] [TIME_SCALE=1] [BOUND=1] [WIRE=1]
 	$(STACK) bench
 
 test: $(TOOLS_STAMP) ## fmt, clippy, tests, nix checks, shellcheck, end-to-end; "make-test: N passed, M failed"

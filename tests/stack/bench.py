@@ -24,7 +24,9 @@ import control
 import k6run
 import layout
 import memory
+import services
 import timeline
+import wire
 
 SERVICES = ("nginx", "api1", "api2", "worker", "redis", "postgres", "load (k6+emulators)")
 
@@ -38,8 +40,20 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
     slowlog = mode == "stack" and start_redis_slowlog(run_dir)
     seconds = timeline.Sampler.for_run(out, control.read_state(run_dir) or {}, run_dir).start()
     sampler = memory.Sampler(run_dir, every_s=2.0).start()
+    capture = None
     try:
+        if layout.env_flag("WIRE"):
+            out.mkdir(parents=True, exist_ok=True)
+            capture = wire.Capture(out / "wire.pcap", wire_ports(mode)).start()
         res = k6run.run(out, label, env_extra=timeline.k6_env(out))
+        if capture:
+            row["wire_capture"] = capture.stop()
+            capture = None
+            try:
+                row["wire"] = wire.summarise(out / "wire.pcap", set(services.API_PORTS.values()), services.REDIS_PORT)
+                (out / "wire.pcap").unlink()
+            except ValueError as exc:  # the run itself stands; the capture stays for a look by hand
+                print(f"[bench] {label}: wire capture unreadable: {exc}", file=sys.stderr, flush=True)
         row.update(ok=res.ok, official=res.official, extra=res.extra)
         if res.ok and mode == "stack":
             print(f"[bench] {label}: waiting for the queue to drain (≤ {k6run.DRAIN_TIMEOUT_S:.0f} s)", flush=True)
@@ -54,6 +68,8 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
         row["services"] = control.service_stats(run_dir)
         row["uncapped"] = (control.read_state(run_dir) or {}).get("uncapped")
     finally:
+        if capture:
+            capture.stop()
         seconds.stop()
         sampler.stop()
         shutil.copytree(run_dir / "logs", out / "logs", dirs_exist_ok=True)
@@ -63,6 +79,12 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
         control.down(quiet=True)
     (out / "row.json").write_text(json.dumps(row, indent=2, default=str) + "\n")
     return row
+
+
+def wire_ports(mode: str) -> list[int]:
+    """What WIRE=1 records: the front port, and on the stack and the bound the APIs' (and Redis's)."""
+    behind = [] if mode == "floor" else list(services.API_PORTS.values())
+    return [wire.FRONT_PORT] + behind + ([services.REDIS_PORT] if mode == "stack" else [])
 
 
 def save_redis_commandstats(run_dir: Path, out: Path) -> None:
@@ -301,6 +323,9 @@ def main() -> int:
     print(f"[bench] {runs} run(s) of schedule {sched_name} + floor → {root}", flush=True)
     rows, floors, bounds, failed = [], [], [], []
     with_bound = layout.env_flag("BOUND")
+    if layout.env_flag("WIRE") and (os.environ.get("LINKS") or services.DEFAULT_LINKS) != "tcp":
+        print("[bench] WIRE=1 reads the loopback TCP wire: it needs LINKS=tcp", file=sys.stderr)
+        return 2
     t0 = time.monotonic()
     for i in range(1, runs + 1):
         modes = [("stack", f"run-{i}", rows), ("floor", f"floor-{i}", floors)]
@@ -319,6 +344,8 @@ def main() -> int:
     text = f"rinha-rs bench {stamp} · schedule {sched_name} · {machine()}\n\n" + table(rows, floors)
     if bounds:
         text += bound_table(rows, floors, bounds)
+    if any(r.get("wire") for r in rows + floors):
+        text += wire.table(rows, floors + bounds)
     time_scale = float(os.environ.get("TIME_SCALE") or 1)
     stages = [st | {"at_s": st["at_s"] * time_scale} for st in k6run.schedule(sched_name)["stages"]]
     for i in range(1, runs + 1):

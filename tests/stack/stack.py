@@ -3,7 +3,7 @@
 
     stack.py up [--emulators] [--purge] [--keep-state] [--floor | --bound]   # LINKS=tcp|unix from the environment
     stack.py down | status
-    stack.py bench            # SCHEDULE, RUNS, MAX_REQUESTS, TIME_SCALE, BOUND, LINKS from the environment
+    stack.py bench            # SCHEDULE, RUNS, MAX_REQUESTS, TIME_SCALE, BOUND, WIRE, LINKS from the environment
     stack.py e2e              # the end-to-end part of `make test`
     stack.py hostile [--running] [--only TEXT] [--skip TEXT]   # hostile requests, then valid POSTs
     stack.py soak             # RATE, DURATION from the environment: constant-rate POSTs, counts, memory

