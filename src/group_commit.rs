@@ -64,6 +64,12 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
         Self { tx, name }
     }
 
+    /// Like [`submit`](Self::submit), for an item that must not wait for company: the batch it
+    /// joins is written without waiting out the rest of its linger.
+    pub async fn submit_now(&self, item: T) -> Result<R, Stopped> {
+        self.submit(item).await
+    }
+
     /// Hands `item` to the next batch and waits for its answer.
     pub async fn submit(&self, item: T) -> Result<R, Stopped> {
         let (done, wait) = oneshot::channel();
@@ -165,6 +171,41 @@ mod tests {
             vec![Ok(1), Ok(2), Ok(3), Ok(4)]
         );
         assert_eq!(*batches.lock().unwrap(), vec![vec![1, 2, 3], vec![4]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_item_handed_in_now_ends_the_linger_of_the_batch_it_joins() {
+        let (commit, batches) = recording_writer(8, Duration::from_millis(40));
+        let start = tokio::time::Instant::now();
+        let first = submit_at(&commit, 1, Duration::ZERO);
+        let urgent = {
+            let commit = commit.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                commit.submit_now(2).await
+            })
+        };
+        let later = submit_at(&commit, 3, Duration::from_millis(20));
+        assert_eq!(first.await.unwrap(), Ok(1));
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(5),
+            "written when 2 came, not at 40 ms"
+        );
+        assert_eq!(
+            futures_answers(vec![urgent, later]).await,
+            vec![Ok(2), Ok(3)]
+        );
+        assert_eq!(*batches.lock().unwrap(), vec![vec![1, 2], vec![3]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_item_handed_in_now_to_an_idle_writer_is_written_at_once() {
+        let (commit, batches) = recording_writer(8, Duration::from_millis(40));
+        let start = tokio::time::Instant::now();
+        assert_eq!(commit.submit_now(7).await, Ok(7));
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(*batches.lock().unwrap(), vec![vec![7]]);
     }
 
     #[tokio::test(start_paused = true)]
