@@ -3,9 +3,10 @@
 //! linger after the first item, as the next batch. Under load one round trip serves many items.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 type Request<T, R> = (T, oneshot::Sender<R>);
 
@@ -13,6 +14,8 @@ type Request<T, R> = (T, oneshot::Sender<R>);
 pub struct GroupCommit<T, R> {
     tx: mpsc::Sender<Request<T, R>>,
     name: &'static str,
+    /// Ends the current (or next) linger: see [`GroupCommit::submit_now`].
+    flush: Arc<Notify>,
 }
 
 impl<T, R> Clone for GroupCommit<T, R> {
@@ -20,6 +23,7 @@ impl<T, R> Clone for GroupCommit<T, R> {
         Self {
             tx: self.tx.clone(),
             name: self.name,
+            flush: self.flush.clone(),
         }
     }
 }
@@ -39,13 +43,19 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
         F: Future<Output = Vec<R>> + Send,
     {
         let (tx, mut rx) = mpsc::channel::<Request<T, R>>(4 * max_batch);
+        let flush = Arc::new(Notify::new());
+        let flushed = flush.clone();
         tokio::spawn(async move {
             let mut batch: Vec<Request<T, R>> = Vec::with_capacity(max_batch);
             while rx.recv_many(&mut batch, max_batch).await > 0 {
                 if !linger.is_zero() && batch.len() < max_batch {
                     // One timer per batch, not a wake-up per item: what arrived meanwhile is
-                    // taken at once when it ends.
-                    tokio::time::sleep(linger).await;
+                    // taken at once when it ends. Only `submit_now` cuts it short (a permit
+                    // left by an item already written ends one later linger early: harmless).
+                    tokio::select! {
+                        _ = tokio::time::sleep(linger) => {}
+                        _ = flushed.notified() => {}
+                    }
                     while batch.len() < max_batch {
                         match rx.try_recv() {
                             Ok(request) => batch.push(request),
@@ -61,23 +71,31 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
                 }
             }
         });
-        Self { tx, name }
+        Self { tx, name, flush }
     }
 
     /// Like [`submit`](Self::submit), for an item that must not wait for company: the batch it
     /// joins is written without waiting out the rest of its linger.
     pub async fn submit_now(&self, item: T) -> Result<R, Stopped> {
-        self.submit(item).await
+        let answer = self.send(item).await?;
+        // After the send: the writer that wakes finds the item in the channel.
+        self.flush.notify_one();
+        answer.await.map_err(|_| Stopped(self.name))
     }
 
     /// Hands `item` to the next batch and waits for its answer.
     pub async fn submit(&self, item: T) -> Result<R, Stopped> {
-        let (done, wait) = oneshot::channel();
+        let answer = self.send(item).await?;
+        answer.await.map_err(|_| Stopped(self.name))
+    }
+
+    async fn send(&self, item: T) -> Result<oneshot::Receiver<R>, Stopped> {
+        let (done, answer) = oneshot::channel();
         self.tx
             .send((item, done))
             .await
             .map_err(|_| Stopped(self.name))?;
-        wait.await.map_err(|_| Stopped(self.name))
+        Ok(answer)
     }
 }
 
