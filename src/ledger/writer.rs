@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::{Ledger, LedgerError};
-use crate::domain::{Amount, CorrelationId, Millis, Processor};
+use crate::domain::{Amount, CorrelationId, Millis, Processor, now_millis};
 use crate::group_commit::GroupCommit;
 
 /// One payment a processor accepted, to be written to the ledger.
@@ -33,6 +33,7 @@ pub enum Booked {
 #[derive(Clone)]
 pub struct BookingWriter {
     batches: GroupCommit<Booking, Result<Booked, String>>,
+    audit_slack: Duration,
 }
 
 /// Whether a booking is written at once instead of waiting the linger for company: when its
@@ -40,10 +41,8 @@ pub struct BookingWriter {
 /// soon as the processor stores it once its `requestedAt` is a slack old; from then on, every
 /// millisecond before our booking commits is a chance of the 35 % fine. Fresh bookings (a fast
 /// processor's) commit long before that, and keep sharing commits.
-#[cfg_attr(not(test), allow(dead_code))] // used by the next commit
 fn books_at_once(booking: &Booking, now: Millis, audit_slack: Duration) -> bool {
-    let _ = (booking, now, audit_slack);
-    false
+    now - booking.requested_at >= audit_slack.as_millis() as Millis / 2
 }
 
 /// Most bookings written by one statement.
@@ -51,17 +50,22 @@ const MAX_BATCH: usize = 512;
 
 /// How long a booking waits for others to share its statement and commit. Calls end one by one,
 /// so without a linger a drain committed (and flushed the WAL for) one or two rows at a time.
-/// It delays a booking by far less than the audit's slack, which `audit_slack_ms` covers.
+/// It delays a booking by far less than the audit's slack, which `audit_slack_ms` covers; a late
+/// payment's booking does not wait it (see [`books_at_once`]).
 const LINGER: Duration = Duration::from_millis(40);
 
 impl BookingWriter {
-    /// Starts the writer task on `ledger`.
-    pub fn spawn(ledger: Ledger) -> Self {
+    /// Starts the writer task on `ledger`; `audit_slack` says which bookings are late (see
+    /// [`books_at_once`]).
+    pub fn spawn(ledger: Ledger, audit_slack: Duration) -> Self {
         let batches = GroupCommit::spawn("booking writer", MAX_BATCH, LINGER, move |batch| {
             let ledger = ledger.clone();
             async move { write_all(&ledger, &batch).await }
         });
-        Self { batches }
+        Self {
+            batches,
+            audit_slack,
+        }
     }
 
     /// Writes one booking; returns once it is committed (visible to the summary).
@@ -70,10 +74,12 @@ impl BookingWriter {
     /// booking of one payment impossible), and said so: [`Booked::Again`] for the same
     /// processor, [`Booked::Conflict`] for another.
     pub async fn book(&self, booking: Booking) -> Result<Booked, String> {
-        self.batches
-            .submit(booking)
-            .await
-            .map_err(|err| err.to_string())?
+        let answer = if books_at_once(&booking, now_millis(), self.audit_slack) {
+            self.batches.submit_now(booking).await
+        } else {
+            self.batches.submit(booking).await
+        };
+        answer.map_err(|err| err.to_string())?
     }
 }
 

@@ -66,7 +66,7 @@ impl WorkerContext {
             settlement_delay: settings.settlement_delay,
             max_calls_per_sec: super::calls_per_sec_share(&settings),
         });
-        let writer = BookingWriter::spawn(ledger.clone());
+        let writer = BookingWriter::spawn(ledger.clone(), settings.audit_slack);
         let attempts = GroupCommit::spawn("attempt writer", MAX_REDIS_BATCH, ATTEMPT_LINGER, {
             let (queue, consumer) = (queue.clone(), settings.worker_name.clone());
             move |writes: Vec<AttemptWrite>| {
