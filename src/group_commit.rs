@@ -1,6 +1,7 @@
 //! Group commit: callers hand in one item each and wait for its answer; a single task writes
 //! whatever arrived while the previous write was running, plus what arrives within a short
-//! linger after the first item, as the next batch. Under load one round trip serves many items.
+//! linger after the first item (cut short by an item handed in with `submit_now`), as the next
+//! batch. Under load one round trip serves many items.
 
 use std::future::Future;
 use std::sync::Arc;
