@@ -294,6 +294,29 @@ def bound_table(rows: list[dict], floors: list[dict], bounds: list[dict]) -> str
     return "\n".join(lines) + "\n"
 
 
+def wire_table(rows: list[dict], others: list[dict]) -> str:
+    """WIRE=1: per run, floor and bound, k6's p99 beside the wire's, then the stack's hops."""
+    every = rows + others
+    lines = ["", "wire (WIRE=1; tcpdump on loopback while k6 runs; POST ms):",
+             f"{'':28}" + "".join(f"{r['label']:>12}" for r in every)]
+
+    def line(name: str, values: list) -> None:
+        lines.append(f"{name:28}" + "".join(f"{fmt(v):>12}" for v in values))
+
+    line("k6 p99_backend", [metrics(r)["p99_backend (ms)"] for r in every])
+    for q in ("p50", "p90", "p99"):
+        line(f"wire {q}", [(r.get("wire") or {}).get("wire_ms", {}).get(q) for r in every])
+    line("POSTs on the wire", [(r.get("wire") or {}).get("posts") for r in every])
+    for r in rows:
+        hops = (r.get("wire") or {}).get("hops_ms")
+        if not hops:
+            continue
+        lines.append(f"{r['label']} hops ({r['wire']['traced']} POSTs traced): p50 / p99 / mean of the slowest 1 %")
+        for name, v in hops.items():
+            lines.append(f"  {name:26}{fmt(v['p50']):>8}{fmt(v['p99']):>8}{fmt(v['slowest_1pct_mean']):>8}")
+    return "\n".join(lines) + "\n"
+
+
 def machine() -> str:
     """One line about where this ran: the table means little without it."""
     try:
@@ -323,7 +346,7 @@ def main() -> int:
     print(f"[bench] {runs} run(s) of schedule {sched_name} + floor → {root}", flush=True)
     rows, floors, bounds, failed = [], [], [], []
     with_bound = layout.env_flag("BOUND")
-    if layout.env_flag("WIRE") and (os.environ.get("LINKS") or services.DEFAULT_LINKS) != "tcp":
+    if layout.env_flag("WIRE") and control.links_setting() != "tcp":
         print("[bench] WIRE=1 reads the loopback TCP wire: it needs LINKS=tcp", file=sys.stderr)
         return 2
     t0 = time.monotonic()
@@ -345,7 +368,7 @@ def main() -> int:
     if bounds:
         text += bound_table(rows, floors, bounds)
     if any(r.get("wire") for r in rows + floors):
-        text += wire.table(rows, floors + bounds)
+        text += wire_table(rows, floors + bounds)
     time_scale = float(os.environ.get("TIME_SCALE") or 1)
     stages = [st | {"at_s": st["at_s"] * time_scale} for st in k6run.schedule(sched_name)["stages"]]
     for i in range(1, runs + 1):

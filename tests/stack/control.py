@@ -94,6 +94,11 @@ def tools(emulators: bool, mode: str) -> dict:
     return found
 
 
+def links_setting() -> str:
+    """How the runner wires nginx → APIs and rinha → Redis: LINKS from the environment, else the default."""
+    return os.environ.get("LINKS") or services.DEFAULT_LINKS
+
+
 def prepare_run_dir(run_dir: Path, user: layout.RunAs, keep_state: bool) -> None:
     """Logs are per run; PostgreSQL and Redis data are fresh unless KEEP_STATE=1."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -186,7 +191,7 @@ def up(emulators: bool = False, purge: bool = False, keep_state: bool = False, m
         for port in (8001, 8002):
             if probe.port_busy(port):
                 raise UpError(f"EMULATORS=1 but port {port} is busy")
-    links = os.environ.get("LINKS") or services.DEFAULT_LINKS
+    links = links_setting()
     if links not in services.LINKS:
         raise UpError(f"LINKS={links}: expected one of {', '.join(services.LINKS)}")
     found = tools(emulators, mode)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from timeline import quantile
+
 CID_IN_JSON = re.compile(rb'"correlationId"\s*:\s*"([0-9a-fA-F-]{36})"')
 CID_RAW = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 FRONT_PORT = 9999
@@ -178,12 +180,6 @@ def hop_times(pkts: Iterable[Packet], api_ports: set[int], redis_port: int,
     return out
 
 
-def quantile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
-
-
 def summarise(path: Path, api_ports: set[int], redis_port: int) -> dict:
     """What the bench keeps of a capture: wire-time quantiles, and per hop p50, p99 and its mean over the
     slowest 1 % of POSTs by wire total (where a slow POST spends its time)."""
@@ -240,30 +236,3 @@ class Capture:
             _, err = self.proc.communicate()
         self.proc = None
         return err.decode(errors="replace").strip().replace("\n", "; ")
-
-
-def fmt(v) -> str:
-    return "-" if v is None else f"{v:.2f}"
-
-
-def table(rows: list[dict], floors: list[dict]) -> str:
-    """The bench's wire section: per run and floor, k6's POST p99 beside the wire's, then the stack's hops."""
-    lines = ["", "wire (WIRE=1; tcpdump on loopback while k6 runs; POST ms):",
-             f"{'':28}" + "".join(f"{r['label']:>12}" for r in rows + floors)]
-    every = rows + floors
-
-    def line(name: str, values: list) -> None:
-        lines.append(f"{name:28}" + "".join(f"{fmt(v):>12}" for v in values))
-
-    line("k6 p99_backend", [(r.get("extra") or {}).get("p99_backend_ms") for r in every])
-    for q in ("p50", "p90", "p99"):
-        line(f"wire {q}", [(r.get("wire") or {}).get("wire_ms", {}).get(q) for r in every])
-    lines.append(f"{'POSTs on the wire':28}" + "".join(f"{(r.get('wire') or {}).get('posts', '-'):>12}" for r in every))
-    for r in rows:
-        hops = (r.get("wire") or {}).get("hops_ms")
-        if not hops:
-            continue
-        lines.append(f"{r['label']} hops ({r['wire']['traced']} POSTs traced): p50 / p99 / mean of the slowest 1 %")
-        for name, v in hops.items():
-            lines.append(f"  {name:26}{fmt(v['p50']):>8}{fmt(v['p99']):>8}{fmt(v['slowest_1pct_mean']):>8}")
-    return "\n".join(lines) + "\n"
