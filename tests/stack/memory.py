@@ -19,10 +19,15 @@ import control
 
 
 # -- Redis over its unix socket ------------------------------------------------------------------------------
+def resp_command(*args: str) -> bytes:
+    """One command as RESP puts it on the wire: an array of bulk strings."""
+    return f"*{len(args)}\r\n".encode() + b"".join(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
+
+
 def redis_command(sock_path: str, *args: str, timeout: float = 2.0) -> bytes | list | None:
     """One command in RESP; returns its reply: a bulk string's bytes, a list for an array (nested as
     RESP nests it), None for a null, else the status, error or integer line (b"+OK", b"-ERR ...", b":1")."""
-    msg = f"*{len(args)}\r\n".encode() + b"".join(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
+    msg = resp_command(*args)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(sock_path)

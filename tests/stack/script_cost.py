@@ -31,10 +31,6 @@ SCRIPTS = ("set_attempt.lua", "refresh.lua")
 STREAM, GROUP, CONSUMER, ATTEMPTS = "rinha:payments", "workers", "worker", "rinha:attempts"
 
 
-def encode(*args: str) -> bytes:
-    return f"*{len(args)}\r\n".encode() + b"".join(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
-
-
 class Scratch:
     """A redis-server on a unix socket in a temp dir, with one pipelining connection."""
 
@@ -54,7 +50,7 @@ class Scratch:
         self.reader = memory.RespReader(self.sock)
 
     def pipeline(self, commands: list[tuple[str, ...]]) -> list:
-        self.sock.sendall(b"".join(encode(*c) for c in commands))
+        self.sock.sendall(b"".join(memory.resp_command(*c) for c in commands))
         replies = [self.reader.reply() for _ in commands]
         errors = [r for r in replies if isinstance(r, bytes) and r.startswith(b"-")]
         if errors:
