@@ -10,6 +10,7 @@ Python 3 standard library only.
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -22,6 +23,21 @@ import control
 def resp_command(*args: str) -> bytes:
     """One command as RESP puts it on the wire: an array of bulk strings."""
     return f"*{len(args)}\r\n".encode() + b"".join(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
+
+
+def start_redis(bin_path: str, workdir: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """A scratch redis-server listening only on `workdir`/redis.sock (its data in `workdir` too), with `args`
+    added to its command line; returns once the socket exists, with the process and the socket's path."""
+    sock_path = str(workdir / "redis.sock")
+    proc = subprocess.Popen([bin_path, "--port", "0", "--unixsocket", sock_path, "--dir", str(workdir), *args],
+                            stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not Path(sock_path).exists():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise OSError("redis-server did not open its socket")
+        time.sleep(0.05)
+    return proc, sock_path
 
 
 def redis_command(sock_path: str, *args: str, timeout: float = 2.0) -> bytes | list | None:

@@ -20,7 +20,6 @@ import socket
 import statistics
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import layout
@@ -35,18 +34,10 @@ class Scratch:
     """A redis-server on a unix socket in a temp dir, with one pipelining connection."""
 
     def __init__(self, bin_path: str, workdir: Path) -> None:
-        self.sock_path = str(workdir / "redis.sock")
-        argv = [bin_path, "--port", "0", "--unixsocket", self.sock_path, "--dir", str(workdir)]
-        for key, value in services.settings()["redis"].items():
-            argv += [f"--{key}", str(value)]
-        self.proc = subprocess.Popen(argv + ["--daemonize", "no", "--logfile", ""], stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not Path(self.sock_path).exists():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise SystemExit("redis-server did not start")
-            time.sleep(0.05)
+        deployed = [arg for key, value in services.settings()["redis"].items() for arg in (f"--{key}", str(value))]
+        self.proc, sock_path = memory.start_redis(bin_path, workdir, *deployed, "--logfile", "")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.sock_path)
+        self.sock.connect(sock_path)
         self.reader = memory.RespReader(self.sock)
 
     def pipeline(self, commands: list[tuple[str, ...]]) -> list:

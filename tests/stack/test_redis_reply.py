@@ -5,9 +5,7 @@ against a real redis-server on a unix socket in a temp dir: `python3 -m unittest
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
-import time
 import unittest
 from pathlib import Path
 
@@ -22,13 +20,7 @@ REDIS = layout.redis_bin()
 class RedisReplyTest(unittest.TestCase):
     def setUp(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="rinha-resp-"))
-        self.sock = str(self.dir / "redis.sock")
-        self.proc = subprocess.Popen([REDIS, "--port", "0", "--unixsocket", self.sock, "--dir", str(self.dir),
-                                      "--save", ""], stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not Path(self.sock).exists():
-            self.assertLess(time.monotonic(), deadline, "redis-server did not open its socket")
-            time.sleep(0.05)
+        self.proc, self.sock = memory.start_redis(REDIS, self.dir, "--save", "")
 
     def tearDown(self) -> None:
         self.proc.kill()
