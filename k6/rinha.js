@@ -7,7 +7,7 @@ import exec from 'k6/execution';
 import { Counter, Gauge } from 'k6/metrics';
 import { uuidv4 } from './lib/uuid.js';
 import { toCents, toPpm } from './lib/money.js';
-import { normalize, schedulePath, ms } from './lib/schedule.js';
+import { normalize, schedulePath, ms, vuStages } from './lib/schedule.js';
 import { score } from './lib/score.js';
 import { textSummary } from './lib/summary.js';
 
@@ -66,7 +66,7 @@ const scenarios = {
     executor: 'ramping-vus',
     startVUs: 1,
     gracefulRampDown: '0s',
-    stages: [{ target: MAX_REQUESTS, duration: ms(DURATION_S) }],
+    stages: vuStages(SCHEDULE, MAX_REQUESTS, TIME_SCALE),
   },
   payments_consistency: {
     exec: 'checkPaymentsConsistency',
@@ -182,7 +182,7 @@ export function setup() {
   if (!SUCCESS.includes(purge.status)) {
     console.warn(`backend POST /purge-payments: HTTP ${purge.status} ${purge.error || ''} (ignored)`);
   }
-  console.info(`schedule ${SCHEDULE.name} (${SCHEDULE_PATH}), ${SCHEDULE.stages.length} stages, ramp 1 -> ${MAX_REQUESTS} VUs over ${DURATION_S}s (time scale ${TIME_SCALE}), money from ${SCHEDULE.money_from}`);
+  console.info(`schedule ${SCHEDULE.name} (${SCHEDULE_PATH}), ${SCHEDULE.stages.length} stages, ramp 1 -> ${MAX_REQUESTS} VUs over ${DURATION_S}s${SCHEDULE.ramp.shape ? ` (shaped: ${SCHEDULE.ramp.shape.length} points)` : ''} (time scale ${TIME_SCALE}), money from ${SCHEDULE.money_from}`);
   return { startedAt: new Date().toISOString(), backendPurgeStatus: purge.status };
 }
 

@@ -42,6 +42,7 @@ export function normalize(raw, name) {
     ramp: {
       duration_s: num(ramp.duration_s ?? 60, 'ramp.duration_s', 1),
       max_requests: num(ramp.max_requests ?? 550, 'ramp.max_requests', 1),
+      shape: null,
     },
     audit: {
       every_s: num(audit.every_s ?? 10, 'audit.every_s', 0.1),
@@ -57,6 +58,7 @@ export function normalize(raw, name) {
   need(['abs_of_sum', 'sum_of_abs'].includes(s.audit.diff), `audit.diff must be "abs_of_sum" or "sum_of_abs"`);
   need(s.audit.from_ago_s > s.audit.to_ago_s, 'audit.from_ago_s must be > audit.to_ago_s');
   need(Number.isInteger(s.ramp.max_requests), 'ramp.max_requests must be an integer');
+  if (ramp.shape !== undefined && ramp.shape !== null) s.ramp.shape = shape(ramp.shape, s.ramp.duration_s);
   const cents = toCents(s.amount);
   need(cents > 0 && Math.abs(Number(s.amount) * 100 - cents) < 1e-6, `amount must be positive with at most 2 decimals (got ${s.amount})`);
   s.amount_cents = cents;
@@ -76,6 +78,36 @@ export function normalize(raw, name) {
     });
   });
   return s;
+}
+
+// ramp.shape: [[at_s, share], ...], the share of max_requests reached (linearly from the previous
+// point; from 1 VU at 0 s) at each time; times increase and the last is the end of the test.
+function shape(points, duration) {
+  need(Array.isArray(points) && points.length > 0, 'ramp.shape must be a non-empty array of [at_s, share of max_requests]');
+  let last = 0;
+  const out = points.map((p, i) => {
+    need(Array.isArray(p) && p.length === 2, `ramp.shape[${i}] must be a pair [at_s, share of max_requests]`);
+    const at = num(p[0], `ramp.shape[${i}] at_s`);
+    const share = num(p[1], `ramp.shape[${i}] share`);
+    need(at > last, `ramp.shape[${i}] at_s must be greater than the previous point's (and than 0)`);
+    need(share <= 1, `ramp.shape[${i}] share must be at most 1 (a share of max_requests)`);
+    last = at;
+    return { at_s: at, share };
+  });
+  need(last === duration, `ramp.shape must end at ramp.duration_s (${duration}), not ${last}`);
+  return out;
+}
+
+// The payments scenario's ramping-vus stages: one straight ramp to maxRequests over the test, or the
+// schedule's shape with each share taken of maxRequests; times scaled by timeScale.
+export function vuStages(s, maxRequests, timeScale) {
+  if (!s.ramp.shape) return [{ target: maxRequests, duration: ms(s.ramp.duration_s * timeScale) }];
+  let last = 0;
+  return s.ramp.shape.map(({ at_s, share }) => {
+    const stage = { target: Math.round(share * maxRequests), duration: ms((at_s - last) * timeScale) };
+    last = at_s;
+    return stage;
+  });
 }
 
 export function ms(seconds) {
