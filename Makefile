@@ -65,5 +65,5 @@ soak: $(TOOLS_STAMP) build ## constant-rate POSTs, drain, lost/double counts and
 chaos: $(TOOLS_STAMP) build ## fault plans (kill -9, SIGSTOP, AOF cut, hung processor) under load; one table [RATE=150]
 	$(STACK) chaos
 
-fresh-check: ## .ci/run in a fresh Debian 12 root made by debootstrap (slow; not part of CI)
+fresh-check: ## .ci/run in a fresh Debian 12 root made by debootstrap (slow; not part of CI) [FRESH_RUN='make bench': that instead]
 	bash tests/tools/fresh-check.sh

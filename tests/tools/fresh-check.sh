@@ -18,7 +18,8 @@
 # create the stack's cgroups on the host) take it themselves, only while they run. The log goes to
 # target/fresh-check/<UTC time>.log; its tail is printed.
 #
-# Environment: FRESH_ROOT (default /var/tmp/rinha-fresh, removed and recreated), FRESH_KEEP=1 keeps it.
+# Environment: FRESH_ROOT (default /var/tmp/rinha-fresh, removed and recreated), FRESH_KEEP=1 keeps it,
+# FRESH_RUN (default `bash .ci/run`): what the new user runs first in the clone, e.g. `make bench`.
 set -euo pipefail
 
 PACKAGES=(
@@ -133,7 +134,8 @@ mount --bind /tmp/rinha-stack.lock "$fresh/tmp/rinha-stack.lock"
 # and `nix flake metadata` failed with "cannot change to '/tmp/rinha-nix-check.../flake'"
 # (NixOS/nix#7602, fixed upstream by #8483 in 2023). So the fresh root is made the root of a mount
 # namespace of its own (pivot_root), as on a real machine.
-say "running .ci/run in the fresh root (log: $log)"
+run=${FRESH_RUN:-bash .ci/run}
+say "running '$run' in the fresh root (log: $log)"
 rc=0
 # shellcheck disable=SC2016  # the inner script expands its own arguments
 nice -n 10 unshare --mount --propagation private -- bash -c '
@@ -148,8 +150,8 @@ nice -n 10 unshare --mount --propagation private -- bash -c '
   exec chroot . "$@"' pivot "$fresh" \
   /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 "${machine_env[@]}" \
   PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  bash -c 'cd /root/rinha-rs && bash .ci/run' >>"$log" 2>&1 || rc=$?
-say ".ci/run exited $rc after $((SECONDS - start)) s in all"
+  bash -c "cd /root/rinha-rs && $run" >>"$log" 2>&1 || rc=$?
+say "'$run' exited $rc after $((SECONDS - start)) s in all"
 echo "----- tail of $log"
 tail -40 "$log"
 exit "$rc"
