@@ -9,6 +9,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
+import tail_share
 import timeline
 
 
@@ -34,6 +35,18 @@ class Buckets(unittest.TestCase):
         self.assertIn("10s (3.5x)", timeline.verdict(rows))
         self.assertNotIn("0s (9.0x)", timeline.verdict(rows))
         self.assertIn("none", timeline.verdict(rows[2:]))
+
+
+class TailShare(unittest.TestCase):
+    def test_the_slowest_one_percent_is_counted_where_it_falls(self):
+        # 200 fast POSTs spread over two buckets, the two slowest (over p99) both in the second; a failed
+        # one is neither a POST of the share nor slow.
+        posts = [(float(i % 20), 1.0, True) for i in range(198)] + [(15.0, 9.0, True), (16.0, 8.0, True)]
+        posts.append((1.0, 1500.0, False))
+        by = tail_share.shares(posts)
+        self.assertEqual(by[0], (0.5, 0.0))
+        self.assertEqual(by[10], (0.5, 1.0))
+        self.assertEqual(tail_share.shares([]), {})
 
 
 class Reading(unittest.TestCase):
