@@ -188,12 +188,17 @@ def quantile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
+def bucket_of(t: float) -> int:
+    """The start (s) of the BUCKET_S bucket holding time t."""
+    return int(t // BUCKET_S) * BUCKET_S
+
+
 def buckets(posts: list[tuple[float, float, bool]]) -> dict[int, dict]:
     """Per BUCKET_S bucket: POSTs, failed POSTs, p50 and p99 of the successful ones (ms)."""
     by: dict[int, list[float]] = {}
     failed: dict[int, int] = {}
     for t, ms, ok in posts:
-        b = int(t // BUCKET_S) * BUCKET_S
+        b = bucket_of(t)
         by.setdefault(b, [])
         if ok:
             by[b].append(ms)
