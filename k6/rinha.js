@@ -65,9 +65,9 @@ const scenarios = {
     exec: 'payments',
     executor: 'ramping-vus',
     startVUs: 1,
-    // The official test's 0s never applies there (its ramp only rises). When a shaped ramp falls, a VU
-    // removed mid-POST would leave a payment the backend accepted and k6 never counted: let the
-    // iteration finish (request timeout + the 1 s sleep), then stop the VU.
+    // The official test has 0s, which never applies to its ramp (it only rises). Where a shaped ramp
+    // falls, a VU removed mid-POST would leave a payment the backend accepted and k6 never counted: let
+    // the iteration finish (request timeout + the 1 s sleep), then stop the VU.
     gracefulRampDown: '3s',
     stages: vuStages(SCHEDULE, MAX_REQUESTS, TIME_SCALE),
   },

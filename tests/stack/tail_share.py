@@ -10,6 +10,7 @@ Python 3 standard library only.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import timeline
@@ -21,13 +22,10 @@ def shares(posts: list[tuple[float, float, bool]], q: float = 0.99) -> dict[int,
     cut = timeline.quantile(sorted(ms for _, ms in ok), q)
     if cut is None:
         return {}
-    slow = [t for t, ms in ok if ms > cut]
-    out = {}
-    for b in sorted({int(t // timeline.BUCKET_S) * timeline.BUCKET_S for t, _ in ok}):
-        def share(times):
-            return sum(b <= t < b + timeline.BUCKET_S for t in times) / len(times) if times else 0.0
-        out[b] = (share([t for t, _ in ok]), share(slow))
-    return out
+    all_by = Counter(timeline.bucket_of(t) for t, _ in ok)
+    slow_by = Counter(timeline.bucket_of(t) for t, ms in ok if ms > cut)
+    slow = sum(slow_by.values())
+    return {b: (n / len(ok), slow_by[b] / slow if slow else 0.0) for b, n in sorted(all_by.items())}
 
 
 def main(argv: list[str]) -> int:
