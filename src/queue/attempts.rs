@@ -50,9 +50,8 @@ impl Queue {
     }
 
     /// [`Queue::set_attempt_if_held`] for many payments in one round trip; one answer per
-    /// write, in order. At most a few thousand writes per call (the script hands every held
-    /// record to one `HSET`, and Lua unpacks at most about 8,000 values); the worker sends
-    /// `MAX_REDIS_BATCH`.
+    /// write, in order. A call's size is bounded by the script's one `HSET` (see
+    /// `set_attempt.lua`); the worker sends at most `MAX_REDIS_BATCH`.
     pub async fn set_attempts_if_held(
         &self,
         consumer: &str,

@@ -116,9 +116,9 @@ impl Queue {
 
     /// Resets the idle time of the entries `consumer` still holds among `entry_ids`, so nobody
     /// reclaims them; returns those it no longer holds (another worker reclaimed them while
-    /// Redis was unreachable, or they were acknowledged): those stay where they are. At most a
-    /// few thousand entries per call (the script hands every held entry to one `XCLAIM`, and Lua
-    /// unpacks at most about 8,000 values); the refresh loop sends `MAX_REDIS_BATCH`.
+    /// Redis was unreachable, or they were acknowledged): those stay where they are. A call's
+    /// size is bounded by the script's one `XCLAIM` (see `refresh.lua`); the refresh loop sends
+    /// at most `MAX_REDIS_BATCH`.
     pub async fn refresh(
         &self,
         consumer: &str,
