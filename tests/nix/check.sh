@@ -7,9 +7,8 @@
 # the PostgreSQL image entrypoint, the VM test script and the compose file.
 # Every check prints PASS/FAIL (SKIP when a tool it needs is absent); exit 1 on any FAIL.
 #
-# Installs what it needs, pinned and idempotently: nix-bin (Debian's 2.8.0, apt),
-# deadnix 1.3.1 and nixpkgs-fmt 1.3.0 (crates.io, into target/tools/cargo), pyflakes
-# (PyPI, into a venv under target/tools).
+# Its tools (nix-bin, deadnix, nixpkgs-fmt, pyflakes, busybox, pg_isready) come from
+# tests/tools/install-deps.sh (`make tools`); a missing one is a FAIL that says so.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -17,7 +16,6 @@ cd "$ROOT" || exit 1
 TOOLS="$ROOT/target/tools"
 CARGO_TOOLS="$TOOLS/cargo/bin"
 PYFLAKES_VENV="$TOOLS/pyflakes-venv"
-PYFLAKES_VERSION=3.4.0
 export NIX_CONFIG=$'experimental-features = nix-command flakes\nbuild-users-group =\nsubstituters ='
 
 failures=0
@@ -38,40 +36,7 @@ trap cleanup EXIT
 NIX_FILES=(flake.nix nix/*.nix tests/nix/*.nix)
 
 # ------------------------------------------------------------------ tools
-step "tools"
-if ! command -v nix-instantiate > /dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-    echo "installing nix-bin (apt)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nix-bin > "$WORK/apt.log" 2>&1 \
-      || { DEBIAN_FRONTEND=noninteractive apt-get update -q > "$WORK/apt.log" 2>&1 \
-        && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nix-bin >> "$WORK/apt.log" 2>&1; } \
-      || tail -5 "$WORK/apt.log"
-  fi
-fi
-if [ ! -x "$CARGO_TOOLS/deadnix" ] || [ ! -x "$CARGO_TOOLS/nixpkgs-fmt" ]; then
-  echo "installing deadnix 1.3.1 and nixpkgs-fmt 1.3.0 (cargo, ~1 min)"
-  cargo install --quiet --locked deadnix@1.3.1 nixpkgs-fmt@1.3.0 --root "$TOOLS/cargo" > "$WORK/cargo.log" 2>&1 \
-    || tail -5 "$WORK/cargo.log"
-fi
-if [ ! -x "$PYFLAKES_VENV/bin/pyflakes" ]; then
-  echo "installing pyflakes $PYFLAKES_VERSION (venv)"
-  { python3 -m venv "$PYFLAKES_VENV" && "$PYFLAKES_VENV/bin/pip" install -q "pyflakes==$PYFLAKES_VERSION"; } \
-    > "$WORK/pip.log" 2>&1 || tail -5 "$WORK/pip.log"
-fi
-# The image-root check's local stand-ins: busybox (the app image's) and a pg_isready (the
-# embedded PostgreSQL build has none).
-if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-  want=()
-  command -v busybox > /dev/null || want+=(busybox)
-  compgen -G '/usr/lib/postgresql/*/bin/pg_isready' > /dev/null || want+=(postgresql-client)
-  if [ "${#want[@]}" -gt 0 ]; then
-    echo "installing ${want[*]} (apt)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${want[@]}" > "$WORK/apt2.log" 2>&1 \
-      || { DEBIAN_FRONTEND=noninteractive apt-get update -q > "$WORK/apt2.log" 2>&1 \
-        && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${want[@]}" >> "$WORK/apt2.log" 2>&1; } \
-      || tail -5 "$WORK/apt2.log"
-  fi
-fi
+step "tools (from tests/tools/install-deps.sh: make tools)"
 # Tool paths (RINHA_PG_BINDIR, ...) when run outside `make test`.
 if [ -z "${RINHA_PG_BINDIR:-}" ] && [ -f "$TOOLS/env.sh" ]; then
   # shellcheck disable=SC1091  # written by tests/tools/install-deps.sh
@@ -82,7 +47,7 @@ if command -v nix-instantiate > /dev/null; then
   HAVE_NIX=1
   echo "nix: $(nix --version 2>/dev/null)"
 else
-  fail "tools: nix-instantiate not available (apt-get install nix-bin failed)"
+  fail "tools: nix-instantiate not available (make tools installs nix-bin)"
 fi
 
 # ------------------------------------------------------------------ parse / lint / format
@@ -103,7 +68,7 @@ if [ -x "$CARGO_TOOLS/deadnix" ]; then
     fail "deadnix:"; printf '%s\n' "$out"
   fi
 else
-  fail "deadnix: not installed"
+  fail "deadnix: not installed (make tools)"
 fi
 if [ -x "$CARGO_TOOLS/nixpkgs-fmt" ]; then
   if out=$("$CARGO_TOOLS/nixpkgs-fmt" --check "${NIX_FILES[@]}" 2>&1); then
@@ -112,7 +77,7 @@ if [ -x "$CARGO_TOOLS/nixpkgs-fmt" ]; then
     fail "nixpkgs-fmt (run: $CARGO_TOOLS/nixpkgs-fmt flake.nix nix/*.nix):"; printf '%s\n' "$out"
   fi
 else
-  fail "nixpkgs-fmt: not installed"
+  fail "nixpkgs-fmt: not installed (make tools)"
 fi
 
 # ------------------------------------------------------------------ flake.lock
@@ -352,12 +317,12 @@ if [ -x "$PYFLAKES_VENV/bin/pyflakes" ]; then
   done
   # tests/{stack,nix,tools}/*.py are linted by make test's own pyflakes step (tests/stack/testsuite.py).
   if out=$("$PYFLAKES_VENV/bin/pyflakes" "$WORK/vm-test.py" "$WORK/compose-test.py" 2>&1); then
-    pass "pyflakes $PYFLAKES_VERSION: nix/{vm,compose}-test.py (with the driver's globals)"
+    pass "pyflakes: nix/{vm,compose}-test.py (with the driver's globals)"
   else
     fail "pyflakes:"; printf '%s\n' "$out"
   fi
 else
-  fail "pyflakes: not installed"
+  fail "pyflakes: not installed (make tools)"
 fi
 # Only methods the NixOS test driver's Machine has (a typo would fail only in the VM).
 driver_methods="succeed fail wait_for_unit wait_for_open_port wait_until_succeeds wait_until_fails copy_from_vm log execute start shutdown"

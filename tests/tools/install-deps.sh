@@ -20,9 +20,9 @@
 # apt packages are whatever the distribution release ships (apt cannot pin across releases);
 # k6, PostgreSQL and the optional cargo tools are pinned to exact versions below.
 #
-# Usage: tests/tools/install-deps.sh [--nix-lint]
-#   --nix-lint  also install nix-bin (apt), deadnix and nixpkgs-fmt
-#               (cargo install --locked, into target/tools/cargo)
+# Usage: tests/tools/install-deps.sh
+# Everything `make test` runs comes from here, the Nix layer's offline checks included (nix-bin,
+# deadnix, nixpkgs-fmt, busybox, pg_isready): tests/nix/check.sh installs nothing itself.
 set -euo pipefail
 
 K6_VERSION=1.1.0
@@ -38,10 +38,8 @@ SERVER_USER=${RINHA_PG_USER:-nobody}
 # Where PostgreSQL binaries go when the checkout is not reachable by SERVER_USER (e.g. /root is 0700).
 SHARED_TOOLS=/var/tmp/rinha-tools
 
-NIX_LINT=0
 for arg in "$@"; do
   case "$arg" in
-    --nix-lint) NIX_LINT=1 ;;
     -h | --help)
       sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
       exit 0
@@ -313,25 +311,30 @@ if [[ -z $pg_bindir ]]; then
   fi
 fi
 
-# --- optional: nix lint tools ----------------------------------------------------------------
+# --- the Nix layer's offline checks (tests/nix/check.sh) --------------------------------------
+# nix-bin (Debian's 2.8: parsing, evaluation, the lock), deadnix and nixpkgs-fmt (pinned, crates.io);
+# busybox and a pg_isready stand in for the images' own in its image-root check (the embedded
+# PostgreSQL build ships only the server).
 
-if [[ $NIX_LINT -eq 1 ]]; then
-  if ! command -v nix-instantiate >/dev/null; then apt_install nix-bin; fi
-  log "nix: $(command -v nix-instantiate) ($(nix-instantiate --version))"
-  cargo_root="$tools/cargo"
-  for spec in "deadnix@$DEADNIX_VERSION" "nixpkgs-fmt@$NIXPKGS_FMT_VERSION"; do
-    name=${spec%@*} version=${spec#*@}
-    # `nixpkgs-fmt --version` prints its version but exits 1: judge by the output only.
-    installed=$("$cargo_root/bin/$name" --version 2>&1 || true)
-    if [[ $installed == "$name $version"* ]]; then
-      log "$name: $cargo_root/bin/$name ($version)"
-    else
-      command -v cargo >/dev/null || die "cargo is needed to install $spec"
-      log "$name: cargo install --locked $spec into $cargo_root"
-      CARGO_INSTALL_ROOT="$cargo_root" cargo install --quiet --locked "$spec"
-    fi
-  done
-fi
+nix_apt=()
+command -v nix-instantiate >/dev/null || nix_apt+=(nix-bin)
+command -v busybox >/dev/null || nix_apt+=(busybox)
+compgen -G '/usr/lib/postgresql/*/bin/pg_isready' >/dev/null || nix_apt+=(postgresql-client)
+[[ ${#nix_apt[@]} -eq 0 ]] || apt_install "${nix_apt[@]}"
+log "nix: $(command -v nix-instantiate) ($(nix-instantiate --version))"
+cargo_root="$tools/cargo"
+for spec in "deadnix@$DEADNIX_VERSION" "nixpkgs-fmt@$NIXPKGS_FMT_VERSION"; do
+  name=${spec%@*} version=${spec#*@}
+  # `nixpkgs-fmt --version` prints its version but exits 1: judge by the output only.
+  installed=$("$cargo_root/bin/$name" --version 2>&1 || true)
+  if [[ $installed == "$name $version"* ]]; then
+    log "$name: $cargo_root/bin/$name ($version)"
+  else
+    command -v cargo >/dev/null || die "cargo is needed to install $spec"
+    log "$name: cargo install --locked $spec into $cargo_root (~1 min)"
+    CARGO_INSTALL_ROOT="$cargo_root" cargo install --quiet --locked "$spec"
+  fi
+done
 
 # --- env.sh ----------------------------------------------------------------------------------
 
