@@ -48,6 +48,18 @@ class TailShare(unittest.TestCase):
         self.assertEqual(by[10], (0.5, 1.0))
         self.assertEqual(tail_share.shares([]), {})
 
+    def test_the_slowest_one_percent_is_counted_by_the_company_it_started_in(self):
+        # 190 POSTs alone (starts 50 ms apart) and one crowd of 10 started within the same millisecond;
+        # the two slowest are in the crowd, so the crowd's class holds 5 % of the POSTs and all the tail.
+        # A POST's start is its end minus its duration: the crowd ends spread over 9 ms.
+        alone = [(i * 0.05 + 0.001, 1.0, True) for i in range(190)]
+        crowd = [(100.0 + (ms - 1.0) / 1000, ms, True) for ms in (1.0, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 9.0, 10.0)]
+        by = tail_share.company_shares(alone + crowd + [(5.0, 1500.0, False)])
+        self.assertEqual(by["1"], (0.95, 0.0))
+        self.assertEqual(by["10+"], (0.05, 1.0))
+        self.assertEqual(by["2-4"], (0.0, 0.0))
+        self.assertEqual(tail_share.company_shares([]), {})
+
 
 class Reading(unittest.TestCase):
     def test_prometheus_lines_with_labels_and_junk(self):
