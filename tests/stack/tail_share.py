@@ -1,6 +1,10 @@
-"""Where in time a run's slowest POSTs fall: per 10-second bucket, the share of the run's POSTs and the share of
-its slowest 1 % (those over its own p99), for every run-N and floor-N of the bench directories given. If the
-floor's slowest POSTs fall where the stack's do, the load there (k6's own) explains them as much as the stack.
+"""Where a run's slowest POSTs fall, for every run-N and floor-N of the bench directories given: the share of the
+run's POSTs and the share of its slowest 1 % (those over its own p99)
+  * per 10-second bucket: if the floor's slowest POSTs fall where the stack's do, the load there (k6's own)
+    explains them as much as the stack;
+  * per company: how many POSTs (itself included) started within a millisecond of it. k6's VUs each POST and
+    sleep 1 s, so many start together; a POST that starts in a crowd waits for those served before it at
+    every serial step, which is where a request path's CPU per request becomes tail latency.
 
     python3 tests/stack/tail_share.py target/bench/<stamp> [...]
 
@@ -9,6 +13,7 @@ Python 3 standard library only.
 
 from __future__ import annotations
 
+import bisect
 import sys
 from collections import Counter
 from pathlib import Path
@@ -28,15 +33,48 @@ def shares(posts: list[tuple[float, float, bool]], q: float = 0.99) -> dict[int,
     return {b: (n / len(ok), slow_by[b] / slow if slow else 0.0) for b, n in sorted(all_by.items())}
 
 
+COMPANY_CLASSES = ((1, "1"), (4, "2-4"), (9, "5-9"), (None, "10+"))
+
+
+def company_class(n: int) -> str:
+    return next(name for top, name in COMPANY_CLASSES if top is None or n <= top)
+
+
+def company_shares(posts: list[tuple[float, float, bool]], within_s: float = 0.001,
+                   q: float = 0.99) -> dict[str, tuple[float, float]]:
+    """Per company class: (share of the successful POSTs, share of those slower than the q-quantile). A POST's
+    start is its end minus its duration; its company is the POSTs started within `within_s` of it."""
+    ok = [(t - ms / 1000, ms) for t, ms, good in posts if good]
+    cut = timeline.quantile(sorted(ms for _, ms in ok), q)
+    if cut is None:
+        return {}
+    starts = sorted(s for s, _ in ok)
+    all_by: Counter = Counter()
+    slow_by: Counter = Counter()
+    for s, ms in ok:
+        # A hair of slack: a start is a difference of floats, and equal starts must count as together.
+        lo = bisect.bisect_left(starts, s - within_s - 1e-9)
+        hi = bisect.bisect_right(starts, s + within_s + 1e-9)
+        c = company_class(hi - lo)
+        all_by[c] += 1
+        if ms > cut:
+            slow_by[c] += 1
+    slow = sum(slow_by.values())
+    return {name: (all_by[name] / len(ok), slow_by[name] / slow if slow else 0.0) for _, name in COMPANY_CLASSES}
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
         return 2
     for d in map(Path, argv):
         for run in sorted(p for p in d.iterdir() if p.name.startswith(("run-", "floor-"))):
-            by = shares(timeline.read_posts(run))
+            posts = timeline.read_posts(run)
+            by = shares(posts)
             cells = "  ".join(f"{b}s {p:.0%}/{s:.0%}" for b, (p, s) in by.items())
             print(f"{d.name} {run.name:<8} POSTs/slowest 1 % per bucket: {cells}")
+            cells = "  ".join(f"{c} {p:.0%}/{s:.0%}" for c, (p, s) in company_shares(posts).items())
+            print(f"{d.name} {run.name:<8} POSTs/slowest 1 % per company (started within 1 ms): {cells}")
     return 0
 
 
