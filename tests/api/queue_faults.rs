@@ -218,6 +218,43 @@ async fn refreshing_does_not_take_back_an_entry_another_worker_reclaimed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_reports_as_lost_only_entries_another_worker_took_not_those_acknowledged_meanwhile()
+{
+    let stack = stack().without_app().spawn().await;
+    let queue = queue(&stack).await;
+    append(&stack, 3).await;
+    let held = deliver(&stack, "a", 3).await;
+    // The refresh loop sends what `held` listed a moment ago: by the time its call runs, a's task
+    // may have acknowledged one entry, and another worker may have reclaimed one.
+    let mut redis = stack.redis_connection().await;
+    let _: i64 = redis::cmd("XACK")
+        .arg(keys::PAYMENTS)
+        .arg(keys::GROUP)
+        .arg(&held[0])
+        .query_async(&mut redis)
+        .await
+        .expect("XACK");
+    let _: Value = redis::cmd("XCLAIM")
+        .arg(keys::PAYMENTS)
+        .arg(keys::GROUP)
+        .arg("b")
+        .arg(0)
+        .arg(&held[1])
+        .arg("JUSTID")
+        .query_async(&mut redis)
+        .await
+        .expect("XCLAIM");
+
+    let lost = queue.refresh("a", &held).await.expect("refresh");
+
+    assert_eq!(
+        lost,
+        vec![held[1].clone()],
+        "only b's is lost to a; the acknowledged one is simply done"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempt_record_is_written_only_while_the_writer_still_holds_the_entry() {
     let stack = stack().without_app().spawn().await;
     let queue = queue(&stack).await;
