@@ -86,6 +86,20 @@ class Reading(unittest.TestCase):
         samples = [{"t": 0.0, "x": 1.0}, {"t": 2.0, "x": 3.0}, {"t": 3.0, "x": None}]
         self.assertEqual(timeline.rates(samples, "x"), [(2.0, 1.0), (3.0, None)])
 
+    def test_the_hosts_busy_and_stolen_time_come_from_the_cpu_line_in_seconds(self):
+        stat = ("cpu  1000 20 300 5000 40 5 75 60 0 0\ncpu0 500 10 150 2500 20 2 37 30 0 0\n"
+                "procs_running 3\n")
+        self.assertEqual(timeline.host_cpu_times(stat, ticks_per_s=100), {"host_busy_s": 14.0, "steal_s": 0.6})
+        self.assertEqual(timeline.host_cpu_times("procs_running 3\n", ticks_per_s=100),
+                         {"host_busy_s": None, "steal_s": None})
+
+    def test_a_bucket_shows_what_the_host_spent_and_lost_to_the_hypervisor(self):
+        samples = [{"t": float(t), "host_busy_s": 3.0 * t, "steal_s": 0.5 * t} for t in range(0, 21)]
+        rows = timeline.bucket_table({10: {"posts": 5, "failed": 0, "p50": 1.0, "p99": 2.0}}, {}, samples, [])
+        # From the sample at the bucket's start (10 s) to its last (19 s), as for the services.
+        self.assertEqual((rows[0]["host_busy_s"], rows[0]["steal_s"]), (27.0, 4.5))
+        self.assertIn("steal s", timeline.render_table(rows, []))
+
 
 if __name__ == "__main__":
     unittest.main()
