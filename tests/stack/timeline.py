@@ -16,6 +16,7 @@ import csv
 import gzip
 import json
 import math
+import os
 import threading
 import time
 from pathlib import Path
@@ -41,12 +42,26 @@ def _read(path: str) -> str:
         return ""
 
 
+def host_cpu_times(stat: str, ticks_per_s: int) -> dict:
+    """The host's CPU time so far from /proc/stat's `cpu` line, in seconds: busy (user, nice, system, irq,
+    softirq: what the cgroups do not all see) and stolen (a hypervisor running something else on our vCPUs)."""
+    for line in stat.splitlines():
+        f = line.split()
+        if f and f[0] == "cpu" and len(f) >= 9:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f[1:9])
+            return {"host_busy_s": (user + nice + system + irq + softirq) / ticks_per_s, "steal_s": steal / ticks_per_s}
+    return {"host_busy_s": None, "steal_s": None}
+
+
 def host_sample() -> dict:
-    """Runnable tasks now, and the CPU pressure stall total (µs, PSI) where the kernel has it."""
+    """Runnable tasks now, the CPU pressure stall total (µs, PSI) where the kernel has it, and the host's busy
+    and stolen CPU seconds."""
     out = {"procs_running": None, "cpu_pressure_us": None}
-    for line in _read("/proc/stat").splitlines():
+    stat = _read("/proc/stat")
+    for line in stat.splitlines():
         if line.startswith("procs_running"):
             out["procs_running"] = int(line.split()[1])
+    out.update(host_cpu_times(stat, os.sysconf("SC_CLK_TCK")))
     for line in _read("/proc/pressure/cpu").splitlines():
         if line.startswith("some"):
             out["cpu_pressure_us"] = int(line.rsplit("total=", 1)[1])
@@ -241,6 +256,9 @@ def bucket_table(stack: dict[int, dict], floor: dict[int, dict], samples: list[d
                     row[k] = last[k] - first[k]
         if first and last and first.get("cpu_pressure_us") is not None and last.get("cpu_pressure_us") is not None:
             row["cpu_pressure_s"] = (last["cpu_pressure_us"] - first["cpu_pressure_us"]) / 1e6
+        for k in ("host_busy_s", "steal_s"):
+            if first and last and first.get(k) is not None and last.get(k) is not None:
+                row[k] = last[k] - first[k]
         if inside:
             running = [r["procs_running"] for r in inside if r.get("procs_running") is not None]
             row["procs_running_max"] = max(running) if running else None
@@ -259,13 +277,14 @@ def _f(v, digits=2) -> str:
 
 
 def render_table(rows: list[dict], services: list[str]) -> str:
-    head = ["bucket", "POSTs", "p50", "p99", "floor p99", "×floor", "max runq", "stall s", "backlog"]
+    head = ["bucket", "POSTs", "p50", "p99", "floor p99", "×floor", "max runq", "stall s", "host busy s", "steal s",
+            "backlog"]
     head += [f"{s} cpu/thr s" for s in services]
     lines = ["  ".join(f"{h:>12}" for h in head)]
     for r in rows:
         cells = [f"{r['bucket_s']}s", r["posts"], _f(r["p50_ms"]), _f(r["p99_ms"]), _f(r["floor_p99_ms"]),
                  _f(r["p99_over_floor"], 1), _f(r.get("procs_running_max"), 0), _f(r.get("cpu_pressure_s")),
-                 _f(r.get("backlog_max"), 0)]
+                 _f(r.get("host_busy_s")), _f(r.get("steal_s")), _f(r.get("backlog_max"), 0)]
         cells += [f"{_f(r.get(f'{s}.cpu_s'))}/{_f(r.get(f'{s}.throttled_s'))}" for s in services]
         lines.append("  ".join(f"{str(c):>12}" for c in cells))
     return "\n".join(lines) + "\n"
@@ -358,7 +377,11 @@ def plot(run: Path, samples: list[dict], stack_b: dict, floor_b: dict, stages: l
     if any(v is not None for _, v in stall):
         axes[3].plot([x for x, _ in stall], [None if v is None else v / 1e4 for _, v in stall], color="purple",
                      label="CPU pressure (% of time some task waited)")
-    axes[3].set_title("host: run queue and CPU pressure")
+    stolen = rates(samples, "steal_s")
+    if any(v is not None for _, v in stolen):
+        axes[3].plot([x for x, _ in stolen], [None if v is None else v * 100 for _, v in stolen], color="orange",
+                     label="stolen by the hypervisor (% of one CPU)")
+    axes[3].set_title("host: run queue, CPU pressure, stolen time")
     axes[3].legend(loc="upper left", fontsize=8)
 
     for proc, color in (("default", "green"), ("fallback", "red")):
