@@ -218,8 +218,7 @@ async fn refreshing_does_not_take_back_an_entry_another_worker_reclaimed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refresh_reports_as_lost_only_entries_another_worker_took_not_those_acknowledged_meanwhile()
-{
+async fn a_refresh_loses_only_entries_another_worker_took_not_those_acknowledged() {
     let stack = stack().without_app().spawn().await;
     let queue = queue(&stack).await;
     append(&stack, 3).await;
