@@ -60,6 +60,17 @@ class TailShare(unittest.TestCase):
         self.assertEqual(by["2-4"], (0.0, 0.0))
         self.assertEqual(tail_share.company_shares([]), {})
 
+    def test_latency_by_the_posts_already_in_flight_when_each_started(self):
+        # Three POSTs overlap: the first starts alone (0 in flight), the second with one, the third with two;
+        # a fourth starts after all ended. Failed POSTs are neither counted nor in flight.
+        posts = [(0.010, 10.0, True), (0.012, 11.0, True), (0.013, 11.0, True), (1.001, 1.0, True),
+                 (0.0115, 10.0, False)]
+        by = tail_share.latency_by_inflight(posts)
+        self.assertEqual(tuple(round(v, 6) for v in by["0"]), (2, 5.5, 9.91))
+        self.assertEqual(tuple(round(v, 6) for v in by["1-2"]), (2, 11.0, 11.0))
+        self.assertNotIn("3-5", by)
+        self.assertEqual(tail_share.latency_by_inflight([]), {})
+
 
 class Reading(unittest.TestCase):
     def test_prometheus_lines_with_labels_and_junk(self):
