@@ -117,9 +117,8 @@ impl Queue {
     /// Resets the idle time of the entries `consumer` still holds among `entry_ids`, so nobody
     /// reclaims them; returns those another worker holds now (it reclaimed them while Redis was
     /// unreachable): those stay where they are. Entries acknowledged since the caller listed them
-    /// are neither refreshed nor returned. A call's
-    /// size is bounded by the script's one `XCLAIM` (see `refresh.lua`); the refresh loop sends
-    /// at most `MAX_REDIS_BATCH`.
+    /// are neither refreshed nor returned. A call's size is bounded by the script's one `XCLAIM`
+    /// (see `refresh.lua`); the refresh loop sends at most `MAX_REDIS_BATCH`.
     pub async fn refresh(
         &self,
         consumer: &str,
