@@ -238,6 +238,13 @@ def rates(samples: list[dict], key: str) -> list[tuple[float, float | None]]:
     return out
 
 
+def _delta(first: dict | None, last: dict | None, key: str) -> float | None:
+    """How much a counter grew from sample `first` to sample `last`, if both have it."""
+    if first is None or last is None or first.get(key) is None or last.get(key) is None:
+        return None
+    return last[key] - first[key]
+
+
 def bucket_table(stack: dict[int, dict], floor: dict[int, dict], samples: list[dict], services: list[str]) -> list[dict]:
     """One row per bucket: the POST latency beside the floor's, and what each service spent in CPU and throttling."""
     rows = []
@@ -249,16 +256,12 @@ def bucket_table(stack: dict[int, dict], floor: dict[int, dict], samples: list[d
         inside = [r for r in samples if b <= r["t"] < b + BUCKET_S]
         first = next((r for r in reversed(samples) if r["t"] <= b), samples[0] if samples else None)
         last = inside[-1] if inside else None
-        for name in services:
-            for key in ("cpu_s", "throttled_s", "throttled"):
-                k = f"{name}.{key}"
-                if first and last and first.get(k) is not None and last.get(k) is not None:
-                    row[k] = last[k] - first[k]
-        if first and last and first.get("cpu_pressure_us") is not None and last.get("cpu_pressure_us") is not None:
-            row["cpu_pressure_s"] = (last["cpu_pressure_us"] - first["cpu_pressure_us"]) / 1e6
-        for k in ("host_busy_s", "steal_s"):
-            if first and last and first.get(k) is not None and last.get(k) is not None:
-                row[k] = last[k] - first[k]
+        counters = [f"{name}.{key}" for name in services for key in ("cpu_s", "throttled_s", "throttled")]
+        for k in counters + ["host_busy_s", "steal_s"]:
+            if (d := _delta(first, last, k)) is not None:
+                row[k] = d
+        if (d := _delta(first, last, "cpu_pressure_us")) is not None:
+            row["cpu_pressure_s"] = d / 1e6
         if inside:
             running = [r["procs_running"] for r in inside if r.get("procs_running") is not None]
             row["procs_running_max"] = max(running) if running else None
