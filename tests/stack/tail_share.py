@@ -43,18 +43,23 @@ def class_of(n: int, classes: tuple) -> str:
     return next(name for top, name in classes if top is None or n <= top)
 
 
+def spans(posts: list[tuple[float, float, bool]]) -> list[tuple[float, float, float]]:
+    """(start, end, duration ms) of the successful POSTs, by start; a start is the end minus the duration."""
+    return sorted((t - ms / 1000, t, ms) for t, ms, good in posts if good)
+
+
 def company_shares(posts: list[tuple[float, float, bool]], within_s: float = 0.001,
                    q: float = 0.99) -> dict[str, tuple[float, float]]:
     """Per company class: (share of the successful POSTs, share of those slower than the q-quantile). A POST's
     start is its end minus its duration; its company is the POSTs started within `within_s` of it."""
-    ok = [(t - ms / 1000, ms) for t, ms, good in posts if good]
-    cut = timeline.quantile(sorted(ms for _, ms in ok), q)
+    ok = spans(posts)
+    cut = timeline.quantile(sorted(ms for _, _, ms in ok), q)
     if cut is None:
         return {}
-    starts = sorted(s for s, _ in ok)
+    starts = [s for s, _, _ in ok]
     all_by: Counter = Counter()
     slow_by: Counter = Counter()
-    for s, ms in ok:
+    for s, _, ms in ok:
         # A hair of slack: a start is a difference of floats, and equal starts must count as together.
         lo = bisect.bisect_left(starts, s - within_s - 1e-9)
         hi = bisect.bisect_right(starts, s + within_s + 1e-9)
@@ -72,11 +77,11 @@ INFLIGHT_CLASSES = ((0, "0"), (2, "1-2"), (5, "3-5"), (None, "6+"))
 def latency_by_inflight(posts: list[tuple[float, float, bool]]) -> dict[str, tuple[int, float, float]]:
     """Per class of POSTs in flight when a POST started (started before it, ended after its start):
     (POSTs, p50 ms, p99 ms) of the successful POSTs."""
-    spans = sorted((t - ms / 1000, t, ms) for t, ms, good in posts if good)
-    starts = [a for a, _, _ in spans]
-    ends = sorted(b for _, b, _ in spans)
+    ok = spans(posts)
+    starts = [a for a, _, _ in ok]
+    ends = sorted(b for _, b, _ in ok)
     by: dict[str, list[float]] = {}
-    for a, _, ms in spans:
+    for a, _, ms in ok:
         n = max(0, bisect.bisect_left(starts, a) - bisect.bisect_right(ends, a))
         by.setdefault(class_of(n, INFLIGHT_CLASSES), []).append(ms)
     out = {}
