@@ -83,6 +83,24 @@ fn a_payment_waits_the_settlement_delay_for_a_failing_cheaper_processor() {
 }
 
 #[test]
+fn a_backlog_from_a_slowness_of_both_holds_for_the_cheaper_one() {
+    let mut r = Routing::new(RoutingConfig {
+        settlement_delay: Duration::from_millis(1_000),
+        ..routing().config
+    });
+    // Both slow, neither failing: nothing is usable, and a slow processor gets no probe.
+    r.apply_health(Processor::Default, health(false, 2_000), 0);
+    r.apply_health(Processor::Fallback, health(false, 2_000), 0);
+    assert_eq!(r.choose(9_000, 0), None);
+    // The dearer one is fast again first; the payment waiting since 0 holds for the cheaper
+    // one a settlement delay from then, as after an outage of both (the test below).
+    r.apply_health(Processor::Fallback, health(false, 0), 10_000);
+    assert_eq!(r.choose(10_100, 0), None);
+    assert_eq!(r.choose(10_999, 0), None);
+    assert_eq!(r.choose(11_000, 0).unwrap().processor, Processor::Fallback);
+}
+
+#[test]
 fn a_backlog_from_an_outage_of_both_holds_for_the_cheaper_one() {
     let mut r = Routing::new(RoutingConfig {
         settlement_delay: Duration::from_millis(1_000),
