@@ -9,14 +9,14 @@ impl Routing {
     /// cheaper processor.
     ///
     /// The hold counts from when the dearer route opened for this payment, so a backlog that
-    /// waited through an outage of both also waits for the cheaper one's recovery.
+    /// waited through an outage or a slowness of both also waits for the cheaper one's recovery.
     pub(super) fn holds_for_cheaper(
         &self,
         open: Processor,
         waiting_since: Millis,
         now: Millis,
     ) -> bool {
-        let open_since = waiting_since.max(self.lanes[open.index()].working_since);
+        let open_since = waiting_since.max(self.lanes[open.index()].open_since);
         now - open_since < self.config.settlement_delay.as_millis() as Millis
     }
 }

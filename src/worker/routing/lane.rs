@@ -15,6 +15,9 @@ pub(super) struct Lane {
     pub(super) latency_from_health: bool,
     /// When the processor last turned from failing to working.
     pub(super) working_since: Millis,
+    /// When the processor last turned usable again after failing or being slow: a payment held
+    /// for a cheaper processor counts its settlement delay from here (see `holding`).
+    pub(super) open_since: Millis,
     /// When the latest call that got a definite answer (processed or not) was sent.
     pub(super) last_answered_call: Option<Millis>,
     pub(super) last_probe: Option<Millis>,

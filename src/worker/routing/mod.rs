@@ -105,7 +105,19 @@ impl Routing {
     /// payment sent to a slower processor may be stored there with a `requestedAt` that an
     /// audit already covers while we have not booked it yet: the 35 % fine.
     pub(super) fn is_usable(&self, p: Processor, now: Millis) -> bool {
-        !self.is_failing(p) && self.is_available(p, now) && self.is_fast(p, now)
+        self.is_open(p, now) && self.is_available(p, now)
+    }
+
+    /// Working and fast, whatever its pauses: what a recovery from failing or slowness restores.
+    fn is_open(&self, p: Processor, now: Millis) -> bool {
+        !self.is_failing(p) && self.is_fast(p, now)
+    }
+
+    /// Records when `p` opened, if it was not open before the update that ran since `was_open`.
+    fn note_opening(&mut self, p: Processor, was_open: bool, now: Millis) {
+        if !was_open && self.is_open(p, now) {
+            self.lanes[p.index()].open_since = now;
+        }
     }
 
     /// Picks a processor for a payment that may go anywhere and reserves a call slot, or
@@ -210,6 +222,7 @@ impl Routing {
     /// Records a call's outcome: frees its slot and updates health and latency. Returns the
     /// processor's new failing state when this call changed it.
     pub fn finish(&mut self, ticket: Ticket, outcome: CallOutcome, now: Millis) -> Option<bool> {
+        let was_open = self.is_open(ticket.processor, now);
         let config = self.config;
         let lane = &mut self.lanes[ticket.processor.index()];
         lane.inflight.remove(&(ticket.started, ticket.seq));
@@ -257,7 +270,9 @@ impl Routing {
             }
             CallOutcome::Rejected => {}
         }
-        flipped.then_some(lane.failing)
+        let flipped = flipped.then_some(lane.failing);
+        self.note_opening(ticket.processor, was_open, now);
+        flipped
     }
 
     /// Takes in a health report (from this worker's poll or the shared view): it is the
@@ -265,12 +280,17 @@ impl Routing {
     /// A report asked for at `asked` is ignored when one of our own calls sent later has
     /// already answered: that call is the fresher word.
     pub fn apply_health(&mut self, p: Processor, report: HealthReport, asked: Millis) {
-        let lane = &mut self.lanes[p.index()];
-        if lane.last_answered_call.is_some_and(|sent| sent > asked) {
+        if self.lanes[p.index()]
+            .last_answered_call
+            .is_some_and(|sent| sent > asked)
+        {
             return;
         }
+        let was_open = self.is_open(p, asked);
+        let lane = &mut self.lanes[p.index()];
         let _ = lane.set_failing(report.failing, asked);
         lane.latency_ms = report.min_response_time as f64;
         lane.latency_from_health = true;
+        self.note_opening(p, was_open, asked);
     }
 }
