@@ -113,7 +113,8 @@ impl Routing {
         !self.is_failing(p) && self.is_fast(p, now)
     }
 
-    /// Records when `p` opened, if it was not open before the update that ran since `was_open`.
+    /// Called after an update of `p`'s lane with its state before (`was_open`): an update that
+    /// opened it makes `now` its `open_since`.
     fn note_opening(&mut self, p: Processor, was_open: bool, now: Millis) {
         if !was_open && self.is_open(p, now) {
             self.lanes[p.index()].open_since = now;
