@@ -32,10 +32,10 @@ $(TOOLS_STAMP): tests/tools/install-deps.sh
 tools: $(TOOLS_STAMP) ## install what is missing, once (what .ci/run does first)
 
 # cargo decides what is stale; a fresh tree is a no-op.
-build: ## cargo build --release --bins
-	$(CARGO) build --release --bins
+build: ## cargo build --release --bins (and the intake bound's stand-in when BOUND=intake)
+	$(CARGO) build --release --bins $(if $(filter intake,$(BOUND)),--example bound_intake)
 
-up: $(TOOLS_STAMP) build ## start the capped, supervised stack on :9999 [EMULATORS=1] [KEEP_STATE=1] [PURGE=1] [BOUND=1: the bench's bound instead] [LINKS=unix]
+up: $(TOOLS_STAMP) build ## start the capped, supervised stack on :9999 [EMULATORS=1] [KEEP_STATE=1] [PURGE=1] [BOUND=1|intake: a bench bound instead] [LINKS=unix]
 	$(STACK) up
 
 down: ## stop it (idempotent)
@@ -50,7 +50,7 @@ floor: $(TOOLS_STAMP) ## the floor alone: nginx answering constants under its ca
 hops: ## each hop's round trip and each service's CPU per request at idle, against a stack that is up (make up EMULATORS=1, or make floor) [SAME_CPU=N]; RATE=N [SECONDS=40]: CPU per payment at a constant rate instead
 	$(PYTHON) tests/stack/hops.py $(if $(SAME_CPU),--same-cpu $(SAME_CPU)) $(if $(RATE),--rate $(RATE) --seconds $(or $(SECONDS),40))
 
-bench: $(TOOLS_STAMP) build ## the benchmark and its table [SCHEDULE=published] [RUNS=1] [MAX_REQUESTS=550] [TIME_SCALE=1] [BOUND=1] [WIRE=1]
+bench: $(TOOLS_STAMP) build ## the benchmark and its table [SCHEDULE=published] [RUNS=1] [MAX_REQUESTS=550] [TIME_SCALE=1] [BOUND=1|intake] [WIRE=1]
 	$(STACK) bench
 
 test: $(TOOLS_STAMP) ## fmt, clippy, tests, nix checks, shellcheck, end-to-end; "make-test: N passed, M failed"

@@ -82,9 +82,9 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
 
 
 def wire_ports(mode: str) -> list[int]:
-    """What WIRE=1 records: the front port, and on the stack and the bound the APIs' (and Redis's)."""
+    """What WIRE=1 records: the front port, and on the stack and the bounds the APIs' (and Redis's)."""
     behind = [] if mode == "floor" else list(services.API_PORTS.values())
-    return [wire.FRONT_PORT] + behind + ([services.REDIS_PORT] if mode == "stack" else [])
+    return [wire.FRONT_PORT] + behind + ([services.REDIS_PORT] if mode in ("stack", "intake") else [])
 
 
 def save_redis_commandstats(run_dir: Path, out: Path) -> None:
@@ -270,11 +270,23 @@ def cpu_per_1k(row: dict, names) -> float | None:
     return 1000 * sum(cpu) / posts
 
 
+BOUND_TITLES = {
+    "bound": "bound: nginx → two nginx answering constants under the API caps (no Redis, no work)",
+    "intake": "intake bound: nginx → two stand-ins under the API caps, each POST one XADD to Redis (deployed AOF)",
+}
+
+
+def ours(row: dict) -> list[str]:
+    """The services a run started, the load group aside (k6 and the emulators are not ours to count)."""
+    return [n for n, v in row.get("services", {}).items() if v.get("group") != "load"]
+
+
 def bound_table(rows: list[dict], floors: list[dict], bounds: list[dict]) -> str:
     """BOUND=1: the architecture's front door with nothing behind it (nginx → two constant nginx under the
-    API caps) beside our stack: what its overhead and CPU are when the API does no work at all."""
+    API caps) beside our stack: what its overhead and CPU are when the API does no work at all. BOUND=intake:
+    the same with the cheapest durable intake behind it, so the stack's excess over it is our own work."""
     floor_be = median([metrics(f)["p99_backend (ms)"] for f in floors])
-    lines = ["", "bound: nginx → two nginx answering constants under the API caps (no Redis, no work)",
+    lines = ["", BOUND_TITLES[bounds[0]["mode"]],
              f"{'':<26}" + "".join(f"{r['label']:>12}" for r in bounds) + f"{'median':>12}{'stack':>12}"]
 
     def line(name: str, values: list, stack_value) -> None:
@@ -288,9 +300,7 @@ def bound_table(rows: list[dict], floors: list[dict], bounds: list[dict]) -> str
          [None if v is None or floor_be is None else v - floor_be for v in bound_be],
          None if stack_be is None or floor_be is None else stack_be - floor_be)
     line("nginx+APIs CPU s / 1k", [cpu_per_1k(b, FRONT) for b in bounds], median([cpu_per_1k(r, FRONT) for r in rows]))
-    # The emulators sit in the load group with k6: not ours to count.
-    ours = [n for n, v in (rows[0].get("services", {}) if rows else {}).items() if v.get("group") != "load"]
-    line("all services CPU s / 1k", [cpu_per_1k(b, FRONT) for b in bounds], median([cpu_per_1k(r, ours) for r in rows]))
+    line("all services CPU s / 1k", [cpu_per_1k(b, ours(b)) for b in bounds], median([cpu_per_1k(r, ours(r)) for r in rows]))
     return "\n".join(lines) + "\n"
 
 
@@ -345,15 +355,15 @@ def main() -> int:
     latest.symlink_to(stamp)
     print(f"[bench] {runs} run(s) of schedule {sched_name} + floor → {root}", flush=True)
     rows, floors, bounds, failed = [], [], [], []
-    with_bound = layout.env_flag("BOUND")
+    bound = layout.bound_mode()
     if layout.env_flag("WIRE") and control.links_setting() != "tcp":
         print("[bench] WIRE=1 reads the loopback TCP wire: it needs LINKS=tcp", file=sys.stderr)
         return 2
     t0 = time.monotonic()
     for i in range(1, runs + 1):
         modes = [("stack", f"run-{i}", rows), ("floor", f"floor-{i}", floors)]
-        if with_bound:
-            modes.append(("bound", f"bound-{i}", bounds))
+        if bound:
+            modes.append((bound, f"{bound}-{i}", bounds))
         for mode, label, bucket in modes:
             try:
                 row = one_run(root / label, label, mode, fees)

@@ -80,17 +80,21 @@ def tools(emulators: bool, mode: str) -> dict:
         "nginx": layout.nginx_bin() or "",
         "rinha": str(layout.rinha_bin()),
         "processor": str(layout.processor_bin()),
+        "intake": str(layout.intake_bin()),
     }
     needed = {"nginx": found["nginx"]}
     if mode == "stack":
         needed.update(redis=found["redis"], rinha=found["rinha"],
                       postgres=found["pg_bindir"] and str(Path(found["pg_bindir"]) / "postgres"))
+    if mode == "intake":
+        needed.update(redis=found["redis"], bound_intake=found["intake"])
     if emulators:
         needed["payment-processor"] = found["processor"]
     missing = [f"{k} ({v or 'not found'})" for k, v in needed.items() if not v or not os.access(v, os.X_OK)]
     if missing:
         raise UpError("missing binaries: " + ", ".join(missing)
-                      + " — run `bash tests/tools/install-deps.sh` and `cargo build --release --bins`")
+                      + " — run `bash tests/tools/install-deps.sh` and `cargo build --release --bins`"
+                      + (" --example bound_intake" if mode == "intake" else ""))
     return found
 
 
@@ -132,7 +136,7 @@ def install_binaries(found: dict, run_dir: Path, user: layout.RunAs) -> dict:
     found = dict(found)
     bindir = run_dir / "bin"
     bindir.mkdir(exist_ok=True)
-    for key in ("rinha", "processor"):
+    for key in ("rinha", "processor", "intake"):
         src = Path(found[key])
         if src.exists():
             dst = bindir / src.name

@@ -32,6 +32,20 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
 
 
+def bound_mode(environ=os.environ) -> str | None:
+    """BOUND: which bound the bench runs beside each run, as a stack mode. 1 (or nginx): our nginx in front of
+    two nginx answering constants ("bound"); intake: in front of two stand-ins that XADD each POST to Redis
+    ("intake", examples/bound_intake.rs). None when unset or false."""
+    value = environ.get("BOUND", "").lower()
+    if value in ("", "0", "false", "no", "off"):
+        return None
+    if value in ("1", "true", "yes", "on", "nginx"):
+        return "bound"
+    if value == "intake":
+        return "intake"
+    raise ValueError(f"BOUND={value}: expected 1 (nginx) or intake")
+
+
 def run_dir() -> Path:
     """The run dir a new `up` uses: RINHA_RUN_DIR if set, else the default."""
     return Path(os.environ.get("RINHA_RUN_DIR") or DEFAULT_RUN_DIR)
@@ -106,6 +120,11 @@ def k6_bin() -> str | None:
 def rinha_bin() -> Path:
     """The service binary; RINHA_BIN lets the runner be exercised with a stand-in."""
     return Path(os.environ.get("RINHA_BIN") or TARGET / "release" / "rinha")
+
+
+def intake_bin() -> Path:
+    """The intake bound's stand-in API (`cargo build --release --example bound_intake`)."""
+    return Path(os.environ.get("RINHA_INTAKE_BIN") or TARGET / "release" / "examples" / "bound_intake")
 
 
 def processor_bin() -> Path:

@@ -58,7 +58,9 @@ class Options:
     """Everything `up` decided; saved as stack.json in the run dir."""
 
     run_dir: str
-    mode: str  # "stack" (the product), "floor" (nginx alone answering constants) or "bound" (nginx → two constant nginx)
+    # "stack" (the product), "floor" (nginx alone answering constants), "bound" (nginx → two constant nginx) or
+    # "intake" (nginx → two stand-ins that XADD each POST to Redis: examples/bound_intake.rs)
+    mode: str
     emulators: bool
     purge: bool
     keep_state: bool
@@ -124,7 +126,7 @@ def tcp_ports(opts: Options) -> list[int]:
     """The loopback ports this stack binds besides 9999 (none with unix links or on the floor)."""
     if opts.links != "tcp" or opts.mode == "floor":
         return []
-    return list(API_PORTS.values()) + ([REDIS_PORT] if opts.mode == "stack" else [])
+    return list(API_PORTS.values()) + ([REDIS_PORT] if opts.mode in ("stack", "intake") else [])
 
 
 def rinha_env(opts: Options) -> dict:
@@ -227,13 +229,23 @@ def phases(opts: Options) -> list[list[Service]]:
                     for name in API_NAMES])
         out.append([nginx])
         return out
+    redis = Service(name="redis", group="redis", cap="redis", argv=redis_argv(opts), env=base_env(),
+                    sockets=[f"{rd}/redis.sock"], ready=lambda: probe.redis_ping(f"{rd}/redis.sock"))
+    if opts.mode == "intake":
+        out.append([redis])
+        redis_url = rinha_env(opts)["RINHA_REDIS_URL"]
+        out.append([Service(name=name, group=name, cap=name, env=base_env(), sockets=[f"{rd}/{name}.sock"],
+                            argv=[opts.tools["intake"], api_address(opts, name), redis_url],
+                            ready=lambda a=api_address(opts, name): probe.http_ok(a, "/healthz"))
+                    for name in API_NAMES])
+        out.append([nginx])
+        return out
     rinha = opts.tools["rinha"]
     env = rinha_env(opts)
     out.append([Service(name="postgres", group="postgres", cap="postgres", argv=postgres_argv(opts),
                         env=base_env(), stop_signal=signal.SIGINT,  # SIGINT = PostgreSQL's fast shutdown
                         ready=lambda: probe.postgres_ready(rd, PG_ROLE, PG_DB))])
-    out.append([Service(name="redis", group="redis", cap="redis", argv=redis_argv(opts), env=base_env(),
-                        sockets=[f"{rd}/redis.sock"], ready=lambda: probe.redis_ping(f"{rd}/redis.sock"))])
+    out.append([redis])
     workers = []
     for n in range(1, max(1, opts.workers) + 1):
         name = "worker" if n == 1 else f"worker{n}"

@@ -41,8 +41,9 @@ def main(argv: list[str]) -> int:
     p_up.add_argument("--purge", action="store_true", default=layout.env_flag("PURGE"))
     p_up.add_argument("--keep-state", action="store_true", default=layout.env_flag("KEEP_STATE"))
     p_up.add_argument("--floor", action="store_true", help="nginx alone answering constants (the bench floor)")
-    p_up.add_argument("--bound", action="store_true", default=layout.env_flag("BOUND"),
-                      help="nginx in front of two nginx answering constants on the APIs' addresses (the bench bound)")
+    p_up.add_argument("--bound", choices=("bound", "intake"), nargs="?", const="bound", default=layout.bound_mode(),
+                      help="the bench's bound instead: nginx in front of two nginx answering constants on the APIs' "
+                           "addresses (bound), or of two stand-ins that XADD each POST to Redis (intake)")
     sub.add_parser("down", help="stop everything `up` started; idempotent")
     sub.add_parser("status", help="processes, readiness, restarts and cgroup counters")
     sub.add_parser("bench", help="the benchmark: our stack, then the floor; prints the table")
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
 
                 fees = k6run.schedule(os.environ["SCHEDULE"])["fees"]
             control.up(emulators=args.emulators, purge=args.purge, keep_state=args.keep_state,
-                       mode="floor" if args.floor else "bound" if args.bound else "stack", fees=fees)
+                       mode="floor" if args.floor else args.bound or "stack", fees=fees)
             return 0
         if args.cmd == "down":
             control.down()

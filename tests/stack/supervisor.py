@@ -258,8 +258,9 @@ class Supervisor:
             self.log(f"UNCAPPED: {self.uncapped_reason}")
         phases = [[Proc(svc) for svc in phase] for phase in services.phases(self.opts)]
         # One-shot steps, each run when the phases before it are ready: the cluster before PostgreSQL starts,
-        # the migrations once it answers (Redis comes right after PostgreSQL) and before any role uses it.
-        before_phase = {"postgres": self.prepare_postgres, "redis": self.migrate}
+        # the migrations once it answers (Redis comes right after PostgreSQL) and before any role uses it. The
+        # bounds have no PostgreSQL (the intake bound starts Redis first).
+        before_phase = {"postgres": self.prepare_postgres, "redis": self.migrate} if self.opts.mode == "stack" else {}
         self.write_state()
         try:
             for phase in phases:

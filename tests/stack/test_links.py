@@ -16,7 +16,7 @@ def options(run_dir: str, mode: str, links: str) -> services.Options:
     return services.Options(run_dir=run_dir, mode=mode, emulators=False, purge=False, keep_state=False,
                             user={"name": "nobody", "uid": 65534, "gid": 65534},
                             tools={"nginx": "nginx", "redis": "redis-server", "rinha": "rinha", "pg_bindir": "/pg",
-                                   "processor": "pp"},
+                                   "processor": "pp", "intake": "bound_intake"},
                             service_env={}, redis_maxmemory_mib=45, links=links)
 
 
@@ -65,6 +65,32 @@ class Links(unittest.TestCase):
                 self.assertIn(f"listen {address} ", stand_in)
                 self.assertIn(f"server {address} ", conf)
                 self.assertIsNone(re.search(r"@[A-Z_]+@", stand_in), stand_in)
+
+    def test_the_intake_bound_puts_redis_behind_the_stand_ins(self):
+        for links in services.LINKS:
+            opts = options(self.rd, "intake", links)
+            conf = services.render_nginx(opts).read_text()
+            svcs = services.all_services(opts)
+            self.assertEqual([s.name for s in svcs], ["redis", "api1", "api2", "nginx"], links)
+            redis_url = services.rinha_env(opts)["RINHA_REDIS_URL"]
+            for svc in svcs[1:3]:
+                address = services.api_address(opts, svc.name)
+                self.assertEqual(svc.argv, ["bound_intake", address, redis_url])
+                self.assertEqual((svc.group, svc.cap), (svc.name, svc.name))
+                self.assertIn(f"server {address} ", conf)
+            # The deployed durability: an intake bound without the AOF would be cheaper than allowed.
+            argv = services.redis_argv(opts)
+            self.assertEqual(argv[argv.index("--appendfsync") + 1], "everysec")
+            self.assertEqual(argv[argv.index("--appendonly") + 1], "yes")
+        self.assertEqual(sorted(services.tcp_ports(options(self.rd, "intake", "tcp"))), [9981, 9982, 9983])
+
+    def test_bound_names_which_bound(self):
+        for value, mode in (("", None), ("0", None), ("1", "bound"), ("true", "bound"), ("nginx", "bound"),
+                            ("intake", "intake"), ("INTAKE", "intake")):
+            self.assertEqual(layout.bound_mode({"BOUND": value}), mode, value)
+        self.assertIsNone(layout.bound_mode({}))
+        with self.assertRaises(ValueError):
+            layout.bound_mode({"BOUND": "redis"})
 
     def test_the_default_wires_like_the_judges_compose_file(self):
         # What the bench measures should be what the judges run: compose joins every hop over TCP.
