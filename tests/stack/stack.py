@@ -34,6 +34,11 @@ STARTS_STACK = ("up", "bench", "e2e", "hostile", "soak")
 
 
 def main(argv: list[str]) -> int:
+    try:
+        bound = layout.bound_mode()
+    except ValueError as err:  # one line, not a traceback from every command
+        print(f"[stack] {err}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="stack.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="start the capped, supervised stack; 0 once ready")
@@ -41,7 +46,7 @@ def main(argv: list[str]) -> int:
     p_up.add_argument("--purge", action="store_true", default=layout.env_flag("PURGE"))
     p_up.add_argument("--keep-state", action="store_true", default=layout.env_flag("KEEP_STATE"))
     p_up.add_argument("--floor", action="store_true", help="nginx alone answering constants (the bench floor)")
-    p_up.add_argument("--bound", choices=("bound", "intake"), nargs="?", const="bound", default=layout.bound_mode(),
+    p_up.add_argument("--bound", choices=("bound", "intake"), nargs="?", const="bound", default=bound,
                       help="the bench's bound instead: nginx in front of two nginx answering constants on the APIs' "
                            "addresses (bound), or of two stand-ins that XADD each POST to Redis (intake)")
     sub.add_parser("down", help="stop everything `up` started; idempotent")
