@@ -121,7 +121,14 @@ impl RunningServer {
 
 /// Binds `listen` and serves `api` on it.
 pub async fn serve(listen: &ListenAddr, api: Api) -> Result<RunningServer, StartupError> {
-    let service = api::service(api);
+    serve_service(listen, api::service(api)).await
+}
+
+/// Binds `listen` as the API does (stale unix socket removed, mode 0666) and serves `service`.
+pub async fn serve_service(
+    listen: &ListenAddr,
+    service: salvo::Service,
+) -> Result<RunningServer, StartupError> {
     match listen {
         ListenAddr::Tcp(addr) => {
             let acceptor = TcpListener::new(addr.clone())
