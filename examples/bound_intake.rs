@@ -1,7 +1,7 @@
 //! The intake bound's stand-in for one API instance (`make bench BOUND=intake`).
 //!
 //! The cheapest durable intake the architecture allows: salvo on the same single-threaded runtime
-//! as `rinha api`, and for each `POST /payments` one `XADD` of the raw body to Redis (the deployed
+//! as `rinha api`, bound by the same code (`startup::serve_service`), and for each `POST /payments` one `XADD` of the raw body to Redis (the deployed
 //! AOF settings) over one nodelay connection before the 202. No parsing, no dedupe, no deadline.
 //! nginx in front of two of these, under the APIs' caps, measures what the hops nginx → API → Redis
 //! cost by themselves, so our stack's overhead above it is what our own work adds.
@@ -9,7 +9,8 @@
 //! Usage: `bound_intake <listen: host:port | unix:/path> <redis url>`.
 
 use redis::IntoConnectionInfo;
-use salvo::conn::{Listener, TcpListener, UnixListener};
+use rinha::config::ListenAddr;
+use rinha::startup::serve_service;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 
@@ -60,23 +61,6 @@ impl Handler for Intake {
     }
 }
 
-async fn serve(listen: &str, intake: Intake) {
-    let service = Service::new(Router::new()).hoop(intake);
-    if let Some(path) = listen.strip_prefix("unix:") {
-        let _ = std::fs::remove_file(path);
-        let acceptor = UnixListener::new(path.to_owned())
-            .permissions(
-                <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o666),
-            )
-            .bind()
-            .await;
-        Server::new(acceptor).serve(service).await;
-    } else {
-        let acceptor = TcpListener::new(listen.to_owned()).bind().await;
-        Server::new(acceptor).serve(service).await;
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [listen, redis_url] = args.as_slice() else {
@@ -98,6 +82,11 @@ fn main() {
             .get_multiplexed_async_connection()
             .await
             .expect("redis connection");
-        serve(listen, Intake { redis }).await;
+        let service = Service::new(Router::new()).hoop(Intake { redis });
+        let _server = serve_service(&ListenAddr::parse(listen), service)
+            .await
+            .expect("listen");
+        // The server runs on its own task until the supervisor's SIGTERM ends the process.
+        std::future::pending::<()>().await;
     });
 }

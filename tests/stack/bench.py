@@ -84,7 +84,7 @@ def one_run(out: Path, label: str, mode: str, fees: dict) -> dict:
 def wire_ports(mode: str) -> list[int]:
     """What WIRE=1 records: the front port, and on the stack and the bounds the APIs' (and Redis's)."""
     behind = [] if mode == "floor" else list(services.API_PORTS.values())
-    return [wire.FRONT_PORT] + behind + ([services.REDIS_PORT] if mode in ("stack", "intake") else [])
+    return [wire.FRONT_PORT] + behind + ([services.REDIS_PORT] if mode in services.REDIS_MODES else [])
 
 
 def save_redis_commandstats(run_dir: Path, out: Path) -> None:

@@ -83,11 +83,12 @@ def tools(emulators: bool, mode: str) -> dict:
         "intake": str(layout.intake_bin()),
     }
     needed = {"nginx": found["nginx"]}
+    if mode in services.REDIS_MODES:
+        needed["redis"] = found["redis"]
     if mode == "stack":
-        needed.update(redis=found["redis"], rinha=found["rinha"],
-                      postgres=found["pg_bindir"] and str(Path(found["pg_bindir"]) / "postgres"))
+        needed.update(rinha=found["rinha"], postgres=found["pg_bindir"] and str(Path(found["pg_bindir"]) / "postgres"))
     if mode == "intake":
-        needed.update(redis=found["redis"], bound_intake=found["intake"])
+        needed["bound_intake"] = found["intake"]
     if emulators:
         needed["payment-processor"] = found["processor"]
     missing = [f"{k} ({v or 'not found'})" for k, v in needed.items() if not v or not os.access(v, os.X_OK)]

@@ -115,6 +115,8 @@ DEFAULT_LINKS = "tcp"
 API_NAMES = ("api1", "api2")
 API_PORTS = {"api1": 9981, "api2": 9982}
 REDIS_PORT = 9983
+# The modes that start Redis: the product, and the intake bound behind its stand-ins.
+REDIS_MODES = ("stack", "intake")
 
 
 def api_address(opts: Options, name: str) -> str:
@@ -126,7 +128,7 @@ def tcp_ports(opts: Options) -> list[int]:
     """The loopback ports this stack binds besides 9999 (none with unix links or on the floor)."""
     if opts.links != "tcp" or opts.mode == "floor":
         return []
-    return list(API_PORTS.values()) + ([REDIS_PORT] if opts.mode in ("stack", "intake") else [])
+    return list(API_PORTS.values()) + ([REDIS_PORT] if opts.mode in REDIS_MODES else [])
 
 
 def rinha_env(opts: Options) -> dict:

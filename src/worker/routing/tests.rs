@@ -57,12 +57,17 @@ fn a_failing_cheaper_processor_is_not_probed_while_the_other_is_usable() {
     );
 }
 
-#[test]
-fn a_payment_waits_the_settlement_delay_for_a_failing_cheaper_processor() {
-    let mut r = Routing::new(RoutingConfig {
+/// `routing()` with a one-second settlement delay: the holding tests.
+fn holding_for_a_second() -> Routing {
+    Routing::new(RoutingConfig {
         settlement_delay: Duration::from_millis(1_000),
         ..routing().config
-    });
+    })
+}
+
+#[test]
+fn a_payment_waits_the_settlement_delay_for_a_failing_cheaper_processor() {
+    let mut r = holding_for_a_second();
     let t = r.choose(0, 0).unwrap();
     r.finish(t, CallOutcome::NotProcessed, 10);
     // The fallback works, but the default may recover within the settlement delay.
@@ -84,10 +89,7 @@ fn a_payment_waits_the_settlement_delay_for_a_failing_cheaper_processor() {
 
 #[test]
 fn a_backlog_from_a_slowness_of_both_holds_for_the_cheaper_one() {
-    let mut r = Routing::new(RoutingConfig {
-        settlement_delay: Duration::from_millis(1_000),
-        ..routing().config
-    });
+    let mut r = holding_for_a_second();
     // Both slow, neither failing: nothing is usable, and a slow processor gets no probe.
     r.apply_health(Processor::Default, health(false, 2_000), 0);
     r.apply_health(Processor::Fallback, health(false, 2_000), 0);
@@ -102,10 +104,7 @@ fn a_backlog_from_a_slowness_of_both_holds_for_the_cheaper_one() {
 
 #[test]
 fn a_backlog_from_an_outage_of_both_holds_for_the_cheaper_one() {
-    let mut r = Routing::new(RoutingConfig {
-        settlement_delay: Duration::from_millis(1_000),
-        ..routing().config
-    });
+    let mut r = holding_for_a_second();
     r.apply_health(Processor::Default, health(true, 2_000), 0);
     r.apply_health(Processor::Fallback, health(true, 1_000), 0);
     // Neither is usable: only the one whose delay is short enough gets a probe.
